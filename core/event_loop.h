@@ -1,0 +1,127 @@
+#pragma once
+
+// EventLoop: one epoll instance driven by one thread (the owner).
+//
+// Thread-safety: every method is owner-thread only, except Post() and Stop(),
+// which any thread may call. Callbacks run on the owner thread.
+//
+// One iteration of Run() is an epoch: wait for events, dispatch them, run
+// posted tasks and due timers, then run the epoch hooks and destroy what was
+// handed to DeleteLater(). So an object may schedule its own deletion from
+// inside its callback and stays valid until that callback returns.
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <queue>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace memshard {
+
+// Receives readiness for one file descriptor.
+class EventHandler {
+ public:
+  virtual ~EventHandler() = default;
+  // `events` is the epoll mask (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, ...).
+  virtual void OnEvents(uint32_t events) = 0;
+};
+
+// Something the loop may destroy at the end of an iteration.
+class Deletable {
+ public:
+  virtual ~Deletable() = default;
+};
+
+class EventLoop {
+ public:
+  using TimerId = uint64_t;
+
+  EventLoop();
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Registers `fd` for `events` (EPOLLET is the caller's choice). `handler`
+  // must outlive the registration.
+  absl::Status Add(int fd, uint32_t events, EventHandler* handler);
+  absl::Status Modify(int fd, uint32_t events, EventHandler* handler);
+  void Remove(int fd);
+
+  // Runs `task` once, on the owner thread, after `delay`.
+  TimerId AddTimer(absl::Duration delay, absl::AnyInvocable<void()> task);
+  // No-op if the timer already ran or was cancelled.
+  void CancelTimer(TimerId id);
+
+  // Owner thread: runs `task` in the next iteration, after an epoll poll
+  // that does not block. For work cut short by a fairness budget.
+  void RunSoon(absl::AnyInvocable<void()> task);
+
+  // Any thread: runs `task` on the owner thread soon (wakes the loop).
+  void Post(absl::AnyInvocable<void()> task);
+
+  // Destroys `object` at the end of the current iteration.
+  void DeleteLater(std::unique_ptr<Deletable> object);
+
+  // Runs `hook` at the end of every iteration (epoch boundary), in order of
+  // registration.
+  void AddEpochHook(absl::AnyInvocable<void()> hook);
+
+  // Loops until Stop(). Returns after the iteration that saw the stop.
+  void Run();
+  // Any thread.
+  void Stop();
+
+  // Monotonic time sampled once per iteration (cheap to read often).
+  absl::Time now() const { return now_; }
+  uint64_t epoch() const { return epoch_; }
+
+ private:
+  struct Timer {
+    absl::Time when;
+    TimerId id;
+    bool operator>(const Timer& other) const {
+      return when != other.when ? when > other.when : id > other.id;
+    }
+  };
+
+  void RunOnce();
+  int NextTimeoutMs() const;
+  void RunPosted();
+  void RunTimers();
+  void Wake();
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  bool running_ = false;
+  absl::Time now_;
+  uint64_t epoch_ = 0;
+
+  std::vector<epoll_event> events_;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>>
+      timer_heap_;
+  // Pending timers by id; cancellation erases here and the heap entry is
+  // skipped when it surfaces.
+  absl::flat_hash_map<TimerId, absl::AnyInvocable<void()>> timers_;
+  TimerId next_timer_id_ = 1;
+
+  std::vector<absl::AnyInvocable<void()>> soon_;
+  std::vector<absl::AnyInvocable<void()>> running_soon_;
+  std::vector<absl::AnyInvocable<void()>> epoch_hooks_;
+  std::vector<std::unique_ptr<Deletable>> deferred_;
+
+  std::atomic<bool> stop_requested_{false};
+  absl::Mutex post_mu_;
+  std::vector<absl::AnyInvocable<void()>> posted_ ABSL_GUARDED_BY(post_mu_);
+  std::vector<absl::AnyInvocable<void()>> running_tasks_;  // owner only
+};
+
+}  // namespace memshard

@@ -1,0 +1,149 @@
+#include "core/event_loop.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+
+namespace memshard {
+namespace {
+
+TEST(EventLoopTest, TimersFireInDeadlineOrder) {
+  EventLoop loop;
+  std::vector<int> order;
+  absl::Time start = absl::Now();
+  loop.AddTimer(absl::Milliseconds(30), [&] {
+    order.push_back(2);
+    loop.Stop();
+  });
+  loop.AddTimer(absl::Milliseconds(10), [&] { order.push_back(1); });
+  loop.Run();
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(30));
+}
+
+TEST(EventLoopTest, CancelledTimerDoesNotFire) {
+  EventLoop loop;
+  bool fired = false;
+  EventLoop::TimerId id =
+      loop.AddTimer(absl::Milliseconds(5), [&] { fired = true; });
+  loop.CancelTimer(id);
+  loop.AddTimer(absl::Milliseconds(20), [&] { loop.Stop(); });
+  loop.Run();
+  EXPECT_FALSE(fired);
+}
+
+TEST(EventLoopTest, PostFromAnotherThreadWakesTheLoop) {
+  EventLoop loop;
+  std::atomic<std::thread::id> ran_on{};
+  std::thread runner([&] { loop.Run(); });
+  // No timers, no fds: only the eventfd can wake it.
+  absl::SleepFor(absl::Milliseconds(20));
+  absl::Notification done;
+  loop.Post([&] {
+    ran_on = std::this_thread::get_id();
+    done.Notify();
+  });
+  EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(ran_on.load(), runner.get_id());
+  loop.Stop();
+  runner.join();
+}
+
+TEST(EventLoopTest, TasksPostedBeforeStopStillRun) {
+  EventLoop loop;
+  int ran = 0;
+  for (int i = 0; i < 100; ++i) loop.Post([&] { ++ran; });
+  loop.Stop();
+  loop.Run();
+  EXPECT_EQ(ran, 100);
+}
+
+struct Tracked : Deletable {
+  explicit Tracked(bool* deleted) : deleted(deleted) {}
+  ~Tracked() override { *deleted = true; }
+  bool* deleted;
+};
+
+class ReadHandler : public EventHandler {
+ public:
+  ReadHandler(EventLoop* loop, int fd, bool* deleted)
+      : loop_(loop), fd_(fd), deleted_(deleted) {}
+  void OnEvents(uint32_t events) override {
+    char buf[16];
+    ssize_t n = read(fd_, buf, sizeof(buf));
+    EXPECT_EQ(n, 1);
+    // Schedule deletion of something from inside a callback: it must stay
+    // alive until the iteration ends.
+    loop_->DeleteLater(std::make_unique<Tracked>(deleted_));
+    EXPECT_FALSE(*deleted_);
+    loop_->Stop();
+  }
+
+ private:
+  EventLoop* loop_;
+  int fd_;
+  bool* deleted_;
+};
+
+TEST(EventLoopTest, DispatchesReadinessAndDefersDeletion) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  EventLoop loop;
+  bool deleted = false;
+  ReadHandler handler(&loop, fds[0], &deleted);
+  ASSERT_TRUE(loop.Add(fds[0], EPOLLIN | EPOLLET, &handler).ok());
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  loop.Run();
+  EXPECT_TRUE(deleted);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(EventLoopTest, RunSoonRunsInTheNextIterationWithoutBlocking) {
+  EventLoop loop;
+  int ran = 0;
+  uint64_t ran_in_epoch = 0;
+  // A far timer keeps epoll_wait from returning on its own.
+  loop.AddTimer(absl::Seconds(30), [] {});
+  loop.Post([&] {
+    loop.RunSoon([&] {
+      ++ran;
+      ran_in_epoch = loop.epoch();
+      loop.Stop();
+    });
+  });
+  absl::Time start = absl::Now();
+  loop.Run();
+  EXPECT_EQ(ran, 1);
+  EXPECT_EQ(ran_in_epoch, 2u);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+TEST(EventLoopTest, EpochHooksRunOncePerIteration) {
+  EventLoop loop;
+  int hooks = 0;
+  loop.AddEpochHook([&] { ++hooks; });
+  int ticks = 0;
+  std::function<void()> tick = [&] {
+    if (++ticks == 3) {
+      loop.Stop();
+    } else {
+      loop.AddTimer(absl::Milliseconds(1), tick);
+    }
+  };
+  loop.AddTimer(absl::Milliseconds(1), tick);
+  loop.Run();
+  EXPECT_EQ(ticks, 3);
+  EXPECT_GE(hooks, 3);
+  EXPECT_EQ(static_cast<uint64_t>(hooks), loop.epoch());
+}
+
+}  // namespace
+}  // namespace memshard
