@@ -1,0 +1,65 @@
+#pragma once
+
+// InputBuffer: a connection's unparsed input.
+//
+// Thread-safety: none; owned by one connection on its worker's thread.
+//
+// Holds no memory while empty. It borrows a fixed-size buffer from the
+// worker's BufferPool when input arrives, and gives it back as soon as every
+// byte has been consumed. A request larger than a pooled buffer (a big value)
+// moves the bytes to a heap block sized for it, freed when drained.
+//
+// Lifetime: views returned by readable() are valid until the next call to
+// WritableSpace(), Reserve(), Consume() or Release().
+
+#include <cstddef>
+#include <memory>
+
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "core/buffer_pool.h"
+
+namespace memshard {
+
+class InputBuffer {
+ public:
+  explicit InputBuffer(BufferPool* pool) : pool_(pool) {}
+  ~InputBuffer() { Release(); }
+  InputBuffer(const InputBuffer&) = delete;
+  InputBuffer& operator=(const InputBuffer&) = delete;
+
+  // Free space to read into (never empty): borrows a buffer if none is held,
+  // and moves unconsumed bytes to the front when the tail is full.
+  absl::Span<char> WritableSpace();
+  // Marks `n` bytes of the space from WritableSpace() as filled.
+  void Commit(size_t n) { end_ += n; }
+
+  absl::string_view readable() const {
+    return absl::string_view(data_ + begin_, end_ - begin_);
+  }
+  bool empty() const { return begin_ == end_; }
+  // Drops `n` bytes from the front; returns the buffer when drained.
+  void Consume(size_t n);
+
+  // Makes room for a request of `total` bytes starting at the front.
+  void Reserve(size_t total);
+
+  // Returns all memory (drops unconsumed bytes).
+  void Release();
+
+  bool holds_memory() const { return data_ != nullptr; }
+  size_t capacity() const { return capacity_; }
+
+ private:
+  void Compact();
+
+  BufferPool* const pool_;
+  Buffer* pooled_ = nullptr;      // set when data_ is a pooled buffer
+  std::unique_ptr<char[]> heap_;  // set when data_ is a heap block
+  char* data_ = nullptr;
+  size_t capacity_ = 0;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+};
+
+}  // namespace memshard
