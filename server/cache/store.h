@@ -1,0 +1,246 @@
+// Store: the embedded memcached-style cache shared by all worker threads.
+//
+// Thread-safety: every Store method may be called concurrently from any
+// thread. The store is split into a power-of-two number of stripes (chosen by
+// the top bits of the key's hash), each with its own lock, hash table, LRU
+// list, CAS counter and share of the memory budget. A call touches one stripe
+// (except FlushAll, SetMemoryLimit, SweepExpired and GetStats, which visit
+// stripes one at a time). Critical sections make no syscalls, do no logging
+// and do not allocate: new items are built before the lock is taken, and
+// replaced or evicted items are released after it is dropped.
+//
+// Lifetime: an ItemRef keeps its item alive by reference count, independently
+// of the store: it stays valid after the item is replaced, deleted, evicted or
+// flushed, and even after the Store is destroyed. Its bytes never change
+// (only expires_at() may move, through Touch/GetAndTouch).
+//
+// Time: every `now` and `expires_at` is absolute unix seconds (positive)
+// supplied by the caller; the protocol layer converts memcached's relative
+// exptimes. expires_at == 0 means never; an item is dead once
+// expires_at != 0 && expires_at <= now. Negative expires_at means already
+// dead; values beyond 2^32-1 are clamped (year 2106).
+//
+// Memory: memory_limit_bytes is a hard budget on the bytes accounted for
+// linked items, Item::AllocSize() plus one hash-table slot each (the table is
+// kept at load factor <= 1, so a slot per item is its amortised cost). Each
+// stripe owns limit / stripes of it and evicts its own least recently used
+// items to stay within its share. Items that are unlinked but still held by
+// ItemRefs are not counted: they are in flight to a socket.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/string_view.h"
+#include "server/cache/item.h"
+
+namespace memshard::cache {
+
+// A counted reference to an immutable item. Copyable (adds a reference) and
+// movable; empty by default.
+class ItemRef {
+ public:
+  ItemRef() = default;
+  ItemRef(const ItemRef& other) : item_(other.item_) {
+    if (item_ != nullptr) item_->Ref();
+  }
+  ItemRef(ItemRef&& other) noexcept
+      : item_(std::exchange(other.item_, nullptr)) {}
+  ItemRef& operator=(const ItemRef& other) {
+    ItemRef copy(other);
+    std::swap(item_, copy.item_);
+    return *this;
+  }
+  ItemRef& operator=(ItemRef&& other) noexcept {
+    ItemRef moved(std::move(other));
+    std::swap(item_, moved.item_);
+    return *this;
+  }
+  ~ItemRef() {
+    if (item_ != nullptr) internal::Item::Unref(item_);
+  }
+
+  explicit operator bool() const { return item_ != nullptr; }
+  absl::string_view key() const { return item_->key(); }
+  // The value without the trailing CRLF.
+  absl::string_view value() const { return item_->value(); }
+  // The value followed by "\r\n", contiguous: one iovec for a text reply.
+  absl::string_view value_with_crlf() const { return item_->value_with_crlf(); }
+  uint32_t flags() const { return item_->flags; }
+  uint64_t cas() const { return item_->cas(); }
+  int64_t expires_at() const { return item_->expiry(); }
+
+ private:
+  friend class Store;
+  // Adopts one reference the caller already took.
+  explicit ItemRef(internal::Item* item) : item_(item) {}
+
+  internal::Item* item_ = nullptr;
+};
+
+enum class StoreMode { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
+
+enum class StoreResult {
+  kStored,
+  kNotStored,
+  kExists,
+  kNotFound,
+  kTooLarge,     // memcached: "SERVER_ERROR object too large for cache"
+  kOutOfMemory,  // memcached: "SERVER_ERROR out of memory storing object"
+};
+
+enum class DeltaResult {
+  kOk,
+  kNotFound,
+  kNonNumeric,   // "CLIENT_ERROR cannot increment or decrement non-numeric
+                 // value"
+  kOutOfMemory,  // "SERVER_ERROR out of memory"; only if the stripe's share is
+                 // smaller than the new item (tiny or shrunk memory limit).
+};
+
+struct StoreOptions {
+  uint64_t memory_limit_bytes = 64ull << 20;
+  // Largest Item::AllocSize() (header + key + value + CRLF) accepted, like
+  // memcached's -I. At most 1 GiB.
+  uint64_t max_item_size = 1 << 20;
+  // Power of two, at most 65536; 0 = auto: 1024, halved (down to 1) until
+  // each stripe's share holds at least 4 max-size items.
+  uint32_t stripes = 0;
+};
+
+// Field names follow memcached's `stats` / `stats items` where one exists.
+// Hits and misses are counted by the caller, who knows the command.
+struct StoreStats {
+  uint64_t curr_items = 0;
+  uint64_t total_items = 0;  // Items ever linked (set, append, incr, ...).
+  uint64_t bytes = 0;        // Accounted bytes of linked items.
+  uint64_t limit_maxbytes = 0;
+  uint64_t evictions = 0;          // Live items evicted to make room.
+  uint64_t evicted_unfetched = 0;  // ... of which never read.
+  uint64_t reclaimed = 0;  // Dead items reclaimed at the LRU tail to make room.
+  uint64_t expired_unfetched = 0;  // Dead items reclaimed that were never read.
+  uint64_t get_expired = 0;        // Commands that found the key expired.
+  uint64_t get_flushed = 0;        // Commands that found the key flushed.
+  uint64_t crawler_reclaimed = 0;  // Dead items reclaimed by SweepExpired.
+  uint64_t hash_bytes = 0;         // Bucket arrays (not in `bytes`).
+  uint64_t stripes = 0;
+};
+
+class Store {
+ public:
+  explicit Store(const StoreOptions& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Returns the live item for key, or an empty ref. Bumps its recency.
+  ItemRef Get(absl::string_view key, int64_t now);
+  // Get that also sets the expiry (memcached gat). The CAS is unchanged.
+  ItemRef GetAndTouch(absl::string_view key, int64_t expires_at, int64_t now);
+  // Sets the expiry of a live item; false if missing. The CAS is unchanged,
+  // as in memcached.
+  bool Touch(absl::string_view key, int64_t expires_at, int64_t now);
+
+  // memcached set/add/replace/append/prepend/cas. For kCas, cas_in is the
+  // client's unique: kExists if it differs, kNotFound if the key is missing.
+  // append/prepend keep the existing flags and expiry and ignore the given
+  // ones; they return kNotStored (as memcached does) when the key is missing
+  // or the combined item is too large or cannot fit. A failed kSet (too large,
+  // out of memory) removes the old item, as memcached does, so a stale value
+  // does not outlive a write the client believes failed. A store whose
+  // expires_at is already past succeeds but leaves the key absent. On
+  // success *cas_out (if non-null) gets the new CAS. Keys longer than
+  // kMaxKeyLength are never stored (kNotStored); callers validate keys.
+  StoreResult Put(StoreMode mode, absl::string_view key, uint32_t flags,
+                  int64_t expires_at, absl::string_view value, uint64_t cas_in,
+                  int64_t now, uint64_t* cas_out = nullptr);
+
+  // Removes a live item; false if missing.
+  bool Delete(absl::string_view key, int64_t now);
+
+  // memcached incr/decr. The value must parse like memcached's safe_strtoull:
+  // optional leading whitespace, optional sign, decimal digits that fit in 64
+  // bits, then whitespace or the end ("-0" is 0; negative values are
+  // non-numeric). incr wraps at 2^64, decr floors at 0. The result replaces
+  // the item with a new CAS, keeping flags and expiry; like memcached, a
+  // result with fewer digits than the old value is padded with spaces to the
+  // old length ("10" decr 1 reads back as "9 ").
+  DeltaResult Delta(absl::string_view key, bool increment, uint64_t delta,
+                    int64_t now, uint64_t* new_value,
+                    uint64_t* cas_out = nullptr);
+
+  // memcached flush_all. at_time <= now: every item stored before this call
+  // becomes invalid at once. Otherwise items stored before at_time become
+  // invalid once now >= at_time; items stored later are unaffected. A new
+  // FlushAll replaces a pending delayed one (as in memcached). Invalid items
+  // are reclaimed lazily (on access, eviction or SweepExpired), so curr_items
+  // and bytes drop as that happens, as in memcached.
+  void FlushAll(int64_t at_time, int64_t now);
+
+  // memcached cache_memlimit. Shrinking evicts eagerly, one stripe at a time
+  // in bounded batches, so `bytes` is within the new limit on return. The
+  // stripe count does not change; items bigger than the new per-stripe share
+  // get kOutOfMemory.
+  void SetMemoryLimit(uint64_t bytes);
+
+  // Reclaims expired and flushed items in stripes
+  // [first_stripe, first_stripe + stripe_count) (clipped to the store) and
+  // returns how many. Stops early once max_items were reclaimed. Stripes known
+  // to hold nothing that can be dead yet are skipped in O(1); others are
+  // scanned holding the stripe lock for a bounded number of buckets at a time.
+  // Workers call this with a rotating slice of stripes to bound their work.
+  size_t SweepExpired(uint32_t first_stripe, uint32_t stripe_count, int64_t now,
+                      size_t max_items);
+
+  uint32_t stripe_count() const { return stripe_count_; }
+  uint64_t max_item_size() const { return max_item_size_; }
+
+  // Sums the stripes, taking each lock briefly: not an atomic snapshot.
+  StoreStats GetStats() const;
+
+  // Bytes charged against the budget for an item of these lengths.
+  static constexpr uint64_t AccountedSize(size_t key_len, size_t value_len) {
+    return internal::Item::AllocSize(key_len, value_len) +
+           sizeof(internal::Item*);
+  }
+  static constexpr size_t kMaxKeyLength = internal::Item::kMaxKeyLength;
+
+ private:
+  struct Stripe;
+  struct FreeList;
+
+  Stripe& StripeFor(uint64_t hash) const;
+  uint64_t StripeLimit(uint64_t total) const { return total / stripe_count_; }
+
+  // Concat and Delta replace an item by one derived from it: read it under
+  // the lock, build the new one outside, then link it if the key still maps
+  // to the same item (else retry).
+  StoreResult Concat(bool append, absl::string_view key,
+                     absl::string_view value, int64_t now, uint64_t* cas_out);
+  // Takes a reference on the live item for key (or returns null).
+  internal::Item* Acquire(Stripe& stripe, absl::string_view key, uint64_t hash,
+                          int64_t now);
+  enum class SwapOutcome { kSwapped, kChanged, kOutOfMemory };
+  // Links `replacement` in place of `expected` if that is still the live item
+  // for key (kChanged otherwise), giving it `expected`'s current expiry and a
+  // new CAS (stored to *cas_out). Always consumes the caller's reference on
+  // `replacement`.
+  SwapOutcome SwapIfCurrent(Stripe& stripe, absl::string_view key,
+                            uint64_t hash, internal::Item* expected,
+                            internal::Item* replacement, int64_t now,
+                            uint64_t* cas_out);
+  void MaybeGrow(Stripe& stripe, size_t bucket_count);
+  size_t SweepStripe(Stripe& stripe, int64_t now, size_t max_items);
+
+  const uint64_t max_item_size_;
+  const uint32_t stripe_count_;
+  const int stripe_shift_;  // hash >> stripe_shift_ = stripe index.
+  const int stripe_bits_;   // log2(stripe_count_), low bits of every CAS.
+  std::atomic<uint64_t> memory_limit_;
+  std::unique_ptr<Stripe[]> stripes_;
+};
+
+}  // namespace memshard::cache

@@ -1,0 +1,89 @@
+#pragma once
+
+// Connection: one client socket, driven by an explicit state machine.
+//
+// Thread-safety: none. A connection lives on one worker; every call comes
+// from that worker's event loop. It is destroyed by the loop at the end of
+// the iteration in which it closed (EventLoop::DeleteLater), never inside
+// its own callback.
+//
+// States (one small method each):
+//   kReading     read until the kernel returns less than asked
+//   kProcessing  parse every complete request, execute, compose replies
+//   kWriting     one writev of everything composed; a partial write waits
+//                for EPOLLOUT and pauses reading (back-pressure)
+//   kClosing     unregister, close the fd, return all memory
+//   kClosed      waiting for deferred deletion; events are ignored
+// An idle connection holds no buffer: input and output borrow from the
+// worker's pool only while they have bytes.
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "core/event_loop.h"
+#include "core/input_buffer.h"
+#include "server/output_chain.h"
+
+namespace memshard {
+
+class ConnectionTable;
+
+class Connection : public EventHandler, public Deletable {
+ public:
+  Connection(int fd, ConnectionTable* table);
+  ~Connection() override;
+
+  void OnEvents(uint32_t events) override;
+
+  // Continues after a fairness budget ran out (from ConnectionTable).
+  void Resume();
+  // Closes now (idle timeout, shutdown).
+  void Close();
+
+  int fd() const { return fd_; }
+  bool closed() const { return state_ == State::kClosed; }
+  absl::Time last_active() const { return last_active_; }
+
+  // Intrusive links for the table's idle-order list.
+  Connection* idle_prev = nullptr;
+  Connection* idle_next = nullptr;
+
+ private:
+  enum class State : uint8_t {
+    kReading,
+    kProcessing,
+    kWriting,
+    kClosing,
+    kClosed,
+  };
+
+  void Drive();
+  bool StepRead();
+  void StepProcess();
+  bool StepWrite();
+  void StepClose();
+
+  // Parses and answers one request from the input; false when no complete
+  // request is left.
+  bool ProcessOne();
+  // Discards bytes of an oversized value already answered with an error.
+  void Swallow();
+  void AppendError(absl::string_view kind, absl::string_view message,
+                   bool noreply);
+
+  ConnectionTable* const table_;
+  int fd_;
+  State state_ = State::kReading;
+  bool readable_ = true;      // the kernel may have unread bytes
+  bool peer_hup_ = false;     // epoll reported the peer's FIN
+  bool peer_closed_ = false;  // read returned 0
+  bool close_after_write_ = false;
+  bool more_requests_ = false;  // stopped by budget or watermark
+  int budget_ = 0;              // requests left in this turn
+  uint64_t swallow_ = 0;        // bytes still to discard
+  absl::Time last_active_;
+  InputBuffer input_;
+  OutputChain output_;
+};
+
+}  // namespace memshard

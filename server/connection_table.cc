@@ -1,0 +1,138 @@
+#include "server/connection_table.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "glog/logging.h"
+#include "server/connection.h"
+
+namespace memshard {
+namespace {
+
+constexpr char kTooManyConnections[] = "ERROR Too many open connections\r\n";
+
+}  // namespace
+
+ConnectionTable::ConnectionTable(Worker* worker, ServerContext* context)
+    : worker_(worker),
+      context_(context),
+      metrics_(&context->metrics->worker(worker->index())),
+      orca_(context, metrics_) {
+  parser_options_.max_value_size = context->options.max_item_size;
+  if (context->options.idle_timeout > absl::ZeroDuration()) ArmIdleSweep();
+}
+
+void ConnectionTable::ArmIdleSweep() {
+  // Check a few times per timeout period, so an idle connection lives at
+  // most ~1.25x the timeout.
+  absl::Duration period = std::clamp(context_->options.idle_timeout / 4,
+                                     absl::Milliseconds(50), absl::Seconds(1));
+  loop().AddTimer(period, [this] {
+    SweepIdle();
+    ArmIdleSweep();
+  });
+}
+
+ConnectionTable::~ConnectionTable() { CloseAll(); }
+
+int64_t ConnectionTable::unix_now() const {
+  return absl::ToUnixSeconds(worker_->loop().now());
+}
+
+void ConnectionTable::Admit(int fd) {
+  int64_t limit = context_->options.max_connections;
+  if (context_->curr_connections.fetch_add(1, std::memory_order_relaxed) >=
+      limit) {
+    context_->curr_connections.fetch_sub(1, std::memory_order_relaxed);
+    metrics_->Add(Counter::rejected_connections);
+    // Best effort, like memcached: the socket is fresh, so the short reply
+    // fits in its send buffer.
+    ssize_t n = send(fd, kTooManyConnections, sizeof(kTooManyConnections) - 1,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+    close(fd);
+    return;
+  }
+  // Owned through the idle-order list until OnClosed hands it to the loop.
+  auto* c = new Connection(fd, this);
+  c->idle_prev = idle_tail_;
+  c->idle_next = nullptr;
+  if (idle_tail_ != nullptr) {
+    idle_tail_->idle_next = c;
+  } else {
+    idle_head_ = c;
+  }
+  idle_tail_ = c;
+  metrics_->Add(Counter::total_connections);
+  metrics_->AddGauge(Gauge::curr_connections, 1);
+  absl::Status added =
+      loop().Add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c);
+  if (!added.ok()) {
+    LOG(WARNING) << "cannot register connection: " << added;
+    c->Close();
+  }
+}
+
+void ConnectionTable::Unlink(Connection* c) {
+  if (c->idle_prev != nullptr) {
+    c->idle_prev->idle_next = c->idle_next;
+  } else if (idle_head_ == c) {
+    idle_head_ = c->idle_next;
+  }
+  if (c->idle_next != nullptr) {
+    c->idle_next->idle_prev = c->idle_prev;
+  } else if (idle_tail_ == c) {
+    idle_tail_ = c->idle_prev;
+  }
+  c->idle_prev = c->idle_next = nullptr;
+}
+
+void ConnectionTable::Touch(Connection* c) {
+  if (idle_tail_ == c) return;
+  Unlink(c);
+  c->idle_prev = idle_tail_;
+  if (idle_tail_ != nullptr) idle_tail_->idle_next = c;
+  idle_tail_ = c;
+  if (idle_head_ == nullptr) idle_head_ = c;
+}
+
+void ConnectionTable::OnClosed(Connection* c) {
+  Unlink(c);
+  context_->curr_connections.fetch_sub(1, std::memory_order_relaxed);
+  metrics_->AddGauge(Gauge::curr_connections, -1);
+  auto it = std::find(resumes_.begin(), resumes_.end(), c);
+  if (it != resumes_.end()) resumes_.erase(it);
+  loop().DeleteLater(std::unique_ptr<Deletable>(c));
+}
+
+void ConnectionTable::ScheduleResume(Connection* c) {
+  if (std::find(resumes_.begin(), resumes_.end(), c) != resumes_.end()) return;
+  if (resumes_.empty()) loop().RunSoon([this] { RunResumes(); });
+  resumes_.push_back(c);
+}
+
+void ConnectionTable::RunResumes() {
+  resumes_running_.swap(resumes_);
+  for (size_t i = 0; i < resumes_running_.size(); ++i) {
+    resumes_running_[i]->Resume();
+  }
+  resumes_running_.clear();
+}
+
+void ConnectionTable::SweepIdle() {
+  absl::Time deadline = loop().now() - context_->options.idle_timeout;
+  while (idle_head_ != nullptr && idle_head_->last_active() <= deadline) {
+    metrics_->Add(Counter::idle_kicks);
+    idle_head_->Close();  // unlinks it
+  }
+}
+
+void ConnectionTable::CloseAll() {
+  while (idle_head_ != nullptr) idle_head_->Close();
+}
+
+}  // namespace memshard

@@ -1,0 +1,83 @@
+#pragma once
+
+// ConnectionTable: the connections one worker owns, and that worker's view of
+// the server (store, metrics, options, the request executor).
+//
+// Thread-safety: none; owned by and used on one worker thread. The only
+// shared state it touches is ServerContext::curr_connections (accept/close).
+//
+// Ownership: the table owns every open Connection. A closed connection is
+// handed to the event loop for deletion at the end of the iteration.
+// Connections are kept in least-recently-active order (intrusive list) so the
+// idle timeout sweep only looks at the front.
+
+#include <cstdint>
+#include <vector>
+
+#include "core/worker.h"
+#include "metrics/worker_metrics.h"
+#include "server/orca/cache_orca.h"
+#include "server/protocol/request.h"
+#include "server/protocol/text_parser.h"
+#include "server/server_context.h"
+
+namespace memshard {
+
+class Connection;
+
+class ConnectionTable {
+ public:
+  // Requests answered per connection per turn before yielding to others.
+  static constexpr int kRequestBudget = 64;
+  // Stop reading while this much output is unsent.
+  static constexpr size_t kOutputHighWatermark = 256 * 1024;
+
+  ConnectionTable(Worker* worker, ServerContext* context);
+  ~ConnectionTable();
+  ConnectionTable(const ConnectionTable&) = delete;
+  ConnectionTable& operator=(const ConnectionTable&) = delete;
+
+  // Takes ownership of an accepted socket: admits it or, over
+  // --max_connections, tells the client and closes it.
+  void Admit(int fd);
+
+  // Called by a connection as it closes.
+  void OnClosed(Connection* connection);
+  // Moves `connection` to the most-recently-active end.
+  void Touch(Connection* connection);
+  // Asks for Resume() in the next loop iteration.
+  void ScheduleResume(Connection* connection);
+
+  // Closes every connection (shutdown).
+  void CloseAll();
+
+  EventLoop& loop() { return worker_->loop(); }
+  BufferPool& pool() { return worker_->pool(); }
+  WorkerMetrics& metrics() { return *metrics_; }
+  const TextParserOptions& parser_options() const { return parser_options_; }
+  // Scratch request reused by every connection of this worker (requests are
+  // executed before the next one is parsed, so one is enough).
+  Request& scratch_request() { return request_; }
+  CacheOrca& orca() { return orca_; }
+  int64_t unix_now() const;
+
+ private:
+  void Unlink(Connection* connection);
+  void ArmIdleSweep();
+  void SweepIdle();
+  void RunResumes();
+
+  Worker* const worker_;
+  ServerContext* const context_;
+  WorkerMetrics* const metrics_;
+  TextParserOptions parser_options_;
+  Request request_;
+  CacheOrca orca_;
+  // Least recently active first.
+  Connection* idle_head_ = nullptr;
+  Connection* idle_tail_ = nullptr;
+  std::vector<Connection*> resumes_;
+  std::vector<Connection*> resumes_running_;
+};
+
+}  // namespace memshard

@@ -1,0 +1,34 @@
+#pragma once
+
+// ServerContext: what every worker may read about the whole server.
+//
+// Thread-safety: immutable after Server::Start(), except `curr_connections`
+// (an atomic touched only on accept and close, never per request) and the
+// store and metrics, which are thread-safe in their own right.
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "metrics/worker_metrics.h"
+#include "server/cache/store.h"
+#include "server/server_options.h"
+
+namespace memshard {
+
+inline constexpr char kVersion[] = "1.6.0-memshard-0.1";
+
+struct ServerContext {
+  ServerOptions options;
+  cache::Store* store = nullptr;
+  MetricsRegistry* metrics = nullptr;
+  absl::Time start_time;
+  pid_t pid = 0;
+  int workers = 0;
+  // The --max_connections gate, shared by every worker's accept path.
+  std::atomic<int64_t> curr_connections{0};
+};
+
+}  // namespace memshard

@@ -1,0 +1,37 @@
+#pragma once
+
+// ServerOptions: everything the server is told at start-up. main.cc fills it
+// from flags; libraries never read flags.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace memshard {
+
+struct ServerOptions {
+  // Addresses to listen on (IPv4 or IPv6 literals); every worker binds its
+  // own SO_REUSEPORT socket to each.
+  std::vector<std::string> listen = {"127.0.0.1"};
+  // 0: the kernel picks one port, shared by every worker and address.
+  uint16_t port = 11211;
+  // If set, the bound TCP port is written here once every worker listens.
+  std::string port_file;
+  std::string unix_socket;
+  uint32_t unix_socket_mode = 0700;
+  int backlog = 1024;
+
+  // 0: one per online CPU.
+  int workers = 0;
+  bool pin_workers = true;
+
+  int max_connections = 4096;
+  absl::Duration idle_timeout = absl::ZeroDuration();  // zero: off
+
+  uint64_t memory_limit_mb = 64;
+  uint64_t max_item_size = 1024 * 1024;
+};
+
+}  // namespace memshard
