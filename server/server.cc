@@ -137,6 +137,9 @@ absl::Status Server::Start() {
     slot.worker->Start([this, &slot, &ready] {
       slot.table =
           std::make_unique<ConnectionTable>(slot.worker.get(), &context_);
+      slot.sweeper = std::make_unique<ExpirySweeper>(
+          &slot.worker->loop(), store_.get(), slot.worker->index(),
+          context_.workers);
       for (int fd : slot.tcp_fds) {
         slot.listeners.push_back(std::make_unique<Listener>(
             fd, /*tcp=*/true, /*shared=*/false, slot.table.get()));

@@ -16,6 +16,7 @@
 #include "metrics/worker_metrics.h"
 #include "server/cache/store.h"
 #include "server/connection_table.h"
+#include "server/expiry_sweeper.h"
 #include "server/listener.h"
 #include "server/server_context.h"
 #include "server/server_options.h"
@@ -44,6 +45,7 @@ class Server {
     std::unique_ptr<Worker> worker;
     std::vector<int> tcp_fds;  // this worker's own listening sockets
     std::unique_ptr<ConnectionTable> table;
+    std::unique_ptr<ExpirySweeper> sweeper;
     std::vector<std::unique_ptr<Listener>> listeners;
   };
 
