@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "absl/strings/str_split.h"
@@ -17,7 +18,8 @@ DEFINE_int32(port, 11211, "TCP port (0: the kernel picks one)");
 DEFINE_string(port_file, "",
               "Write the bound TCP port to this file once listening");
 DEFINE_string(unix_socket, "", "Also listen on this unix socket path");
-DEFINE_int32(unix_socket_mode, 0700, "Permission bits of --unix_socket");
+DEFINE_string(unix_socket_mode, "0700",
+              "Permission bits of --unix_socket, in octal (like memcached -a)");
 DEFINE_int32(workers, 0, "Worker threads (0: one per online CPU)");
 DEFINE_bool(pin_workers, true,
             "Pin each worker to its own CPU (when workers <= CPUs)");
@@ -51,7 +53,15 @@ int main(int argc, char** argv) {
   options.port = static_cast<uint16_t>(FLAGS_port);
   options.port_file = FLAGS_port_file;
   options.unix_socket = FLAGS_unix_socket;
-  options.unix_socket_mode = static_cast<uint32_t>(FLAGS_unix_socket_mode);
+  {
+    char* end = nullptr;
+    unsigned long mode = strtoul(FLAGS_unix_socket_mode.c_str(), &end, 8);
+    if (FLAGS_unix_socket_mode.empty() || *end != '\0' || mode > 0777) {
+      return Fail(
+          "--unix_socket_mode must be octal permission bits, e.g. 0660");
+    }
+    options.unix_socket_mode = static_cast<uint32_t>(mode);
+  }
   if (FLAGS_workers < 0 || FLAGS_workers > 1024) {
     return Fail("--workers must be between 0 and 1024");
   }
