@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "glog/logging.h"
 
 namespace memshard {
@@ -23,6 +24,8 @@ Worker::~Worker() {
 }
 
 void Worker::Start(absl::AnyInvocable<void()> on_start) {
+  last_check_in_ns_.store(absl::ToUnixNanos(absl::Now()),
+                          std::memory_order_relaxed);
   thread_ = std::thread([this, on_start = std::move(on_start)]() mutable {
     std::string name = absl::StrCat("worker", index_);
     pthread_setname_np(pthread_self(), name.c_str());
@@ -38,6 +41,13 @@ void Worker::Start(absl::AnyInvocable<void()> on_start) {
     }
     if (on_start) on_start();
     loop_.Run();
+  });
+}
+
+void Worker::RequestCheckIn() {
+  loop_.Post([this] {
+    last_check_in_ns_.store(absl::ToUnixNanos(absl::Now()),
+                            std::memory_order_relaxed);
   });
 }
 

@@ -5,13 +5,20 @@
 // thread; the single cross-thread door is Post().
 //
 // Thread-safety: Start(), Stop() and Join() from the controlling thread;
-// Post() from any thread; loop() and pool() only from the worker's thread
-// (or before Start()/after Join()).
+// Post(), RequestCheckIn() and last_check_in() from any thread; loop() and
+// pool() only from the worker's thread (or before Start()/after Join()).
+//
+// Liveness: RequestCheckIn() posts a task that stamps the time; a supervisor
+// that asks regularly and finds a stale stamp knows the loop is stuck (a
+// busy or blocked callback), which an idle loop never is.
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <thread>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/time/time.h"
 #include "core/buffer_pool.h"
 #include "core/event_loop.h"
 
@@ -32,6 +39,15 @@ class Worker {
   void Stop() { loop_.Stop(); }
   void Join();
 
+  // Any thread: asks the loop to record that it ran (see last_check_in()).
+  void RequestCheckIn();
+  // Any thread: when the loop last answered RequestCheckIn(), or when
+  // Start() was called if it has not answered yet.
+  absl::Time last_check_in() const {
+    return absl::FromUnixNanos(
+        last_check_in_ns_.load(std::memory_order_relaxed));
+  }
+
   int index() const { return index_; }
   int cpu() const { return cpu_; }
   EventLoop& loop() { return loop_; }
@@ -43,6 +59,8 @@ class Worker {
   EventLoop loop_;
   BufferPool pool_;
   std::thread thread_;
+  // Written by the worker thread (and by Start()), read by anyone.
+  std::atomic<int64_t> last_check_in_ns_{0};
 };
 
 }  // namespace memshard

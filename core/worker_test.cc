@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "core/socket.h"
 #include "gtest/gtest.h"
 
@@ -24,6 +25,34 @@ TEST(WorkerTest, RunsStartHookAndPostedTasksOnItsPinnedThread) {
   });
   ASSERT_TRUE(posted.WaitForNotificationWithTimeout(absl::Seconds(5)));
   EXPECT_EQ(cpu_seen.load(), 0);
+  worker.Stop();
+  worker.Join();
+}
+
+TEST(WorkerTest, CheckInShowsTheLoopRunsAndGoesStaleWhenItIsStuck) {
+  Worker worker(0, /*cpu=*/-1);
+  absl::Notification started, release, stuck;
+  worker.Start([&] { started.Notify(); });
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  absl::Time asked = absl::Now();
+  worker.RequestCheckIn();
+  absl::Time deadline = asked + absl::Seconds(5);
+  while (worker.last_check_in() < asked && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_GE(worker.last_check_in(), asked);
+
+  // A callback that blocks keeps the next check-in from being stamped.
+  worker.Post([&] {
+    stuck.Notify();
+    release.WaitForNotification();
+  });
+  ASSERT_TRUE(stuck.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  absl::Time before = worker.last_check_in();
+  worker.RequestCheckIn();
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(worker.last_check_in(), before);
+  release.Notify();
   worker.Stop();
   worker.Join();
 }

@@ -1,6 +1,8 @@
 #include "server/connection.h"
 
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -8,10 +10,48 @@
 #include <cerrno>
 
 #include "glog/logging.h"
+#include "server/admin/request_latency.h"
+#include "server/auth/ascii_auth.h"
 #include "server/connection_table.h"
+#include "server/protocol/binary_parser.h"
+#include "server/protocol/meta_parser.h"
 #include "server/protocol/text_parser.h"
 
 namespace memshard {
+namespace {
+
+// memcached lets these through before SASL authentication.
+bool AllowedBeforeAuthentication(BinaryOpcode op) {
+  return op == BinaryOpcode::kSaslListMechs || op == BinaryOpcode::kSaslAuth ||
+         op == BinaryOpcode::kSaslStep || op == BinaryOpcode::kVersion;
+}
+
+LatencyFamily BinaryLatencyFamily(const BinaryRequest& request) {
+  switch (request.op) {
+    case BinaryOpcode::kGet:
+    case BinaryOpcode::kGetK:
+      return LatencyFamily::kGet;
+    case BinaryOpcode::kSet:
+    case BinaryOpcode::kAdd:
+    case BinaryOpcode::kReplace:
+    case BinaryOpcode::kAppend:
+    case BinaryOpcode::kPrepend:
+      return LatencyFamily::kSet;
+    case BinaryOpcode::kDelete:
+      return LatencyFamily::kDelete;
+    case BinaryOpcode::kIncrement:
+    case BinaryOpcode::kDecrement:
+      return LatencyFamily::kIncrDecr;
+    case BinaryOpcode::kTouch:
+    case BinaryOpcode::kGat:
+    case BinaryOpcode::kGatK:
+      return LatencyFamily::kTouch;
+    default:
+      return LatencyFamily::kOther;
+  }
+}
+
+}  // namespace
 
 Connection::Connection(int fd, ConnectionTable* table)
     : table_(table),
@@ -36,12 +76,27 @@ void Connection::OnEvents(uint32_t events) {
   }
   budget_ = ConnectionTable::kRequestBudget;
   Drive();
+  PublishState();
 }
 
 void Connection::Resume() {
   if (state_ == State::kClosed) return;
   budget_ = ConnectionTable::kRequestBudget;
   Drive();
+  PublishState();
+}
+
+void Connection::PublishState() {
+  ConnectionState s = ConnectionState::kWaiting;
+  if (state_ == State::kClosing || state_ == State::kClosed) {
+    s = ConnectionState::kClosing;
+  } else if (!output_.empty()) {
+    s = ConnectionState::kWriting;
+  } else if (!input_.empty()) {
+    s = ConnectionState::kReading;
+  }
+  record.SetState(s);
+  record.SetLastActive(last_active_);
 }
 
 void Connection::Close() {
@@ -132,6 +187,23 @@ void Connection::StepProcess() {
 bool Connection::ProcessOne() {
   absl::string_view in = input_.readable();
   if (in.empty()) return false;
+  if (protocol_ == Protocol::kUnknown) {
+    const ServerContext& context = table_->orca().context();
+    if (static_cast<uint8_t>(in[0]) == kBinaryRequestMagic) {
+      protocol_ = Protocol::kBinary;
+      authenticated_ = context.sasl_auth == nullptr;
+    } else {
+      protocol_ = Protocol::kAscii;
+      authenticated_ = context.ascii_auth == nullptr;
+    }
+  }
+  if (protocol_ == Protocol::kBinary) return ProcessBinary(in);
+  if (!authenticated_) return ProcessAsciiAuth(in);
+  if (IsMetaLine(in)) return ProcessMeta(in);
+  return ProcessText(in);
+}
+
+bool Connection::ProcessText(absl::string_view in) {
   Request& request = table_->scratch_request();
   size_t consumed = 0;
   ParseResult result =
@@ -140,6 +212,8 @@ bool Connection::ProcessOne() {
     case ParseStatus::kOk: {
       CacheOrca::Outcome outcome =
           table_->orca().Execute(request, table_->unix_now(), &output_);
+      RecordRequestLatency(table_->metrics(), request.command,
+                           table_->loop().now());
       input_.Consume(consumed);
       if (outcome == CacheOrca::Outcome::kClose) {
         close_after_write_ = true;
@@ -160,6 +234,9 @@ bool Connection::ProcessOne() {
       break;
     case ParseStatus::kServerError:
       table_->metrics().Add(Counter::protocol_errors);
+      // Bytes to swallow mean a value over --max_item_size, which memcached
+      // counts as store_too_large.
+      if (result.swallow > 0) table_->metrics().Add(Counter::store_too_large);
       AppendError("SERVER_ERROR ", result.message, request.noreply);
       swallow_ = result.swallow;
       break;
@@ -174,6 +251,118 @@ bool Connection::ProcessOne() {
   }
   input_.Consume(consumed);
   return true;
+}
+
+bool Connection::ProcessMeta(absl::string_view in) {
+  MetaRequest& request = table_->orca().meta_request();
+  size_t consumed = 0;
+  const ParseResult result =
+      ParseMeta(in, table_->parser_options(), &consumed, &request);
+  switch (result.status) {
+    case ParseStatus::kOk: {
+      table_->orca().Execute(request, table_->unix_now(), &output_);
+      RecordRequestLatency(table_->metrics(), LatencyFamily::kMeta,
+                           table_->loop().now());
+      input_.Consume(consumed);
+      return true;
+    }
+    case ParseStatus::kIncomplete:
+      if (result.need > input_.capacity()) input_.Reserve(result.need);
+      return false;
+    case ParseStatus::kError:
+      table_->metrics().Add(Counter::protocol_errors);
+      output_.Append("ERROR\r\n");
+      break;
+    case ParseStatus::kClientError:
+    case ParseStatus::kServerError:
+      // Meta errors are always answered (q hides only nominal replies); an
+      // ms refused before its data block also discards the block.
+      table_->metrics().Add(Counter::protocol_errors);
+      AppendError(result.status == ParseStatus::kClientError ? "CLIENT_ERROR "
+                                                             : "SERVER_ERROR ",
+                  result.message, /*noreply=*/false);
+      swallow_ = result.swallow;
+      break;
+    case ParseStatus::kClose:
+      table_->metrics().Add(Counter::protocol_errors);
+      close_after_write_ = true;
+      return false;
+  }
+  input_.Consume(consumed);
+  return true;
+}
+
+bool Connection::ProcessBinary(absl::string_view in) {
+  BinaryRequest& request = table_->orca().binary_request();
+  BinaryParserOptions options;
+  options.max_value_size = table_->parser_options().max_value_size;
+  size_t consumed = 0;
+  const BinaryParseResult result =
+      ParseBinary(in, options, &consumed, &request);
+  switch (result.status) {
+    case BinaryParseStatus::kOk: {
+      if (!authenticated_ && !AllowedBeforeAuthentication(request.op)) {
+        // memcached answers and closes.
+        table_->metrics().Add(Counter::protocol_errors);
+        CacheOrca::AppendBinaryError(request, BinaryStatus::kAuthError,
+                                     &output_);
+        input_.Consume(consumed);
+        close_after_write_ = true;
+        return false;
+      }
+      const CacheOrca::Outcome outcome = table_->orca().Execute(
+          request, &authenticated_, table_->unix_now(), &output_);
+      RecordRequestLatency(table_->metrics(), BinaryLatencyFamily(request),
+                           table_->loop().now());
+      // Only now: consuming may return the buffer `request` points into.
+      input_.Consume(consumed);
+      if (outcome == CacheOrca::Outcome::kClose) {
+        close_after_write_ = true;
+        return false;
+      }
+      return true;
+    }
+    case BinaryParseStatus::kIncomplete:
+      if (result.need > input_.capacity()) input_.Reserve(result.need);
+      return false;
+    case BinaryParseStatus::kError:
+      table_->metrics().Add(Counter::protocol_errors);
+      CacheOrca::AppendBinaryError(request, result.error, &output_);
+      input_.Consume(consumed);
+      swallow_ = result.swallow;
+      if (result.close) {
+        close_after_write_ = true;
+        return false;
+      }
+      return true;
+    case BinaryParseStatus::kClose:
+      // Bad magic: framing is lost, nothing sensible to answer.
+      table_->metrics().Add(Counter::protocol_errors);
+      close_after_write_ = true;
+      return false;
+  }
+  return false;
+}
+
+bool Connection::ProcessAsciiAuth(absl::string_view in) {
+  size_t consumed = 0;
+  const AsciiAuthResult result =
+      AsciiAuthStep(in, *table_->orca().context().ascii_auth, &consumed);
+  switch (result.status) {
+    case AsciiAuthStatus::kIncomplete:
+      if (result.need > input_.capacity()) input_.Reserve(result.need);
+      return false;
+    case AsciiAuthStatus::kClose:
+      close_after_write_ = true;
+      return false;
+    case AsciiAuthStatus::kReply:
+      output_.Append(result.reply);
+      output_.Append("\r\n");
+      input_.Consume(consumed);
+      if (result.authenticated) authenticated_ = true;
+      return true;
+  }
+  return false;
 }
 
 // memcached stays silent even about errors when the line said noreply.
@@ -211,6 +400,7 @@ bool Connection::StepWrite() {
     state_ = State::kClosing;
     return true;
   }
+  if (draining_ && !more_requests_) return StepLinger();
   if (more_requests_ || readable_) {
     state_ = more_requests_ ? State::kProcessing : State::kReading;
     if (budget_ > 0) return true;
@@ -234,6 +424,45 @@ void Connection::StepClose() {
   output_.Clear();
   state_ = State::kClosed;
   table_->OnClosed(this);
+}
+
+void Connection::BeginDrain() {
+  if (state_ == State::kClosed || draining_) return;
+  draining_ = true;
+  // Waiting to read: answer what is buffered now. Other states get there
+  // through their pending EPOLLOUT or resume.
+  if (state_ == State::kReading) {
+    state_ = State::kProcessing;
+    budget_ = ConnectionTable::kRequestBudget;
+    Drive();
+    PublishState();
+  }
+}
+
+// Returns false to wait for the next event or drain poll.
+bool Connection::StepLinger() {
+  if (!write_shut_) {
+    write_shut_ = true;
+    shutdown(fd_, SHUT_WR);
+    input_.Release();  // a partial request can never complete now
+  }
+  // Discard what the client still sends until it closes (read returns 0).
+  // Bounded per turn, like requests, so a flood cannot hold the worker.
+  char discard[4096];
+  for (int i = 0; i < 16; ++i) {
+    ssize_t n = read(fd_, discard, sizeof(discard));
+    if (n > 0 || (n < 0 && errno == EINTR)) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // The peer holds every reply and our FIN once nothing is
+      // unacknowledged; closing cannot hurt it then, even if it never
+      // closes its end.
+      int unacked = 0;
+      if (ioctl(fd_, SIOCOUTQ, &unacked) != 0 || unacked > 0) return false;
+    }
+    state_ = State::kClosing;  // EOF, error, or all acknowledged
+    return true;
+  }
+  return false;  // more to discard: the next event or drain poll goes on
 }
 
 }  // namespace memshard

@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "core/event_loop.h"
 #include "core/input_buffer.h"
+#include "server/admin/connection_directory.h"
 #include "server/output_chain.h"
 
 namespace memshard {
@@ -39,6 +40,13 @@ class Connection : public EventHandler, public Deletable {
   void Resume();
   // Closes now (idle timeout, shutdown).
   void Close();
+  // Graceful shutdown: reads nothing new, answers every complete request
+  // already read, flushes the replies, then half-closes (FIN after the last
+  // reply) and closes once the peer has closed or has acknowledged every
+  // byte. Unread input is discarded, never left in the socket, because
+  // close(2) with unread input sends a RST that can destroy replies still
+  // in flight. The table polls Resume() while draining.
+  void BeginDrain();
 
   int fd() const { return fd_; }
   bool closed() const { return state_ == State::kClosed; }
@@ -47,6 +55,9 @@ class Connection : public EventHandler, public Deletable {
   // Intrusive links for the table's idle-order list.
   Connection* idle_prev = nullptr;
   Connection* idle_next = nullptr;
+  // What `stats conns` shows; linked into the worker's directory by the
+  // table while open.
+  ConnectionRecord record;
 
  private:
   enum class State : uint8_t {
@@ -62,14 +73,25 @@ class Connection : public EventHandler, public Deletable {
   void StepProcess();
   bool StepWrite();
   void StepClose();
+  // Draining, everything read is answered: see BeginDrain().
+  bool StepLinger();
 
   // Parses and answers one request from the input; false when no complete
-  // request is left.
+  // request is left. The first byte a connection sends picks its protocol
+  // for good: 0x80 is binary, anything else ascii (text and meta, told
+  // apart per line).
   bool ProcessOne();
+  bool ProcessText(absl::string_view in);
+  bool ProcessMeta(absl::string_view in);
+  bool ProcessBinary(absl::string_view in);
+  // Ascii before authentication (--auth_file): only the auth handshake.
+  bool ProcessAsciiAuth(absl::string_view in);
   // Discards bytes of an oversized value already answered with an error.
   void Swallow();
   void AppendError(absl::string_view kind, absl::string_view message,
                    bool noreply);
+  // Copies state and last activity into `record` (for other threads).
+  void PublishState();
 
   ConnectionTable* const table_;
   int fd_;
@@ -78,9 +100,16 @@ class Connection : public EventHandler, public Deletable {
   bool peer_hup_ = false;     // epoll reported the peer's FIN
   bool peer_closed_ = false;  // read returned 0
   bool close_after_write_ = false;
+  bool draining_ = false;    // BeginDrain(): answer what was read, then close
+  bool write_shut_ = false;  // draining: our FIN is queued
   bool more_requests_ = false;  // stopped by budget or watermark
-  int budget_ = 0;              // requests left in this turn
-  uint64_t swallow_ = 0;        // bytes still to discard
+  enum class Protocol : uint8_t { kUnknown, kAscii, kBinary };
+  Protocol protocol_ = Protocol::kUnknown;
+  // Set when the protocol is picked (true if it needs no authentication),
+  // then by a successful ascii handshake or SASL PLAIN.
+  bool authenticated_ = false;
+  int budget_ = 0;        // requests left in this turn
+  uint64_t swallow_ = 0;  // bytes still to discard
   absl::Time last_active_;
   InputBuffer input_;
   OutputChain output_;

@@ -8,12 +8,20 @@
 #include <memory>
 
 #include "glog/logging.h"
+#include "server/admin/worker_runtime.h"
 #include "server/connection.h"
 
 namespace memshard {
 namespace {
 
 constexpr char kTooManyConnections[] = "ERROR Too many open connections\r\n";
+
+// This worker's `stats conns` directory (none in tests without a Server).
+ConnectionDirectory* DirectoryOf(ServerContext* context, int worker) {
+  return static_cast<size_t>(worker) < context->connections.size()
+             ? context->connections[worker].get()
+             : nullptr;
+}
 
 }  // namespace
 
@@ -24,6 +32,8 @@ ConnectionTable::ConnectionTable(Worker* worker, ServerContext* context)
       orca_(context, metrics_) {
   parser_options_.max_value_size = context->options.max_item_size;
   if (context->options.idle_timeout > absl::ZeroDuration()) ArmIdleSweep();
+  // Pool and loop numbers, copied out for `stats workers` and /metrics.
+  loop().AddEpochHook([this] { PublishWorkerRuntime(pool(), *metrics_); });
 }
 
 void ConnectionTable::ArmIdleSweep() {
@@ -67,6 +77,9 @@ void ConnectionTable::Admit(int fd) {
     idle_head_ = c;
   }
   idle_tail_ = c;
+  if (auto* d = DirectoryOf(context_, worker_->index())) {
+    d->Link(&c->record, fd, loop().now());
+  }
   metrics_->Add(Counter::total_connections);
   metrics_->AddGauge(Gauge::curr_connections, 1);
   absl::Status added =
@@ -102,15 +115,18 @@ void ConnectionTable::Touch(Connection* c) {
 
 void ConnectionTable::OnClosed(Connection* c) {
   Unlink(c);
+  if (auto* d = DirectoryOf(context_, worker_->index())) d->Unlink(&c->record);
   context_->curr_connections.fetch_sub(1, std::memory_order_relaxed);
   metrics_->AddGauge(Gauge::curr_connections, -1);
   auto it = std::find(resumes_.begin(), resumes_.end(), c);
   if (it != resumes_.end()) resumes_.erase(it);
   loop().DeleteLater(std::unique_ptr<Deletable>(c));
+  if (draining_) MaybeDrained();
 }
 
 void ConnectionTable::ScheduleResume(Connection* c) {
   if (std::find(resumes_.begin(), resumes_.end(), c) != resumes_.end()) return;
+  metrics_->Add(Counter::conn_yields);
   if (resumes_.empty()) loop().RunSoon([this] { RunResumes(); });
   resumes_.push_back(c);
 }
@@ -133,6 +149,39 @@ void ConnectionTable::SweepIdle() {
 
 void ConnectionTable::CloseAll() {
   while (idle_head_ != nullptr) idle_head_->Close();
+}
+
+void ConnectionTable::BeginDrain(absl::AnyInvocable<void()> on_drained) {
+  if (draining_) return;
+  draining_ = true;
+  on_drained_ = std::move(on_drained);
+  // Copied first: a connection may close (and unlink) as it drains; its
+  // object lives until the end of this loop iteration.
+  std::vector<Connection*> open;
+  for (Connection* c = idle_head_; c != nullptr; c = c->idle_next) {
+    open.push_back(c);
+  }
+  for (Connection* c : open) c->BeginDrain();
+  if (idle_head_ != nullptr) PollDrain();
+  MaybeDrained();
+}
+
+void ConnectionTable::PollDrain() {
+  loop().AddTimer(absl::Milliseconds(10), [this] {
+    std::vector<Connection*> open;
+    for (Connection* c = idle_head_; c != nullptr; c = c->idle_next) {
+      open.push_back(c);
+    }
+    for (Connection* c : open) c->Resume();
+    if (idle_head_ != nullptr) PollDrain();
+  });
+}
+
+void ConnectionTable::MaybeDrained() {
+  if (idle_head_ != nullptr || !on_drained_) return;
+  absl::AnyInvocable<void()> done = std::move(on_drained_);
+  on_drained_ = nullptr;
+  done();
 }
 
 }  // namespace memshard

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "core/worker.h"
 #include "metrics/worker_metrics.h"
 #include "server/orca/cache_orca.h"
@@ -51,6 +52,12 @@ class ConnectionTable {
   // Closes every connection (shutdown).
   void CloseAll();
 
+  // Graceful shutdown, once this worker's listeners are closed: every
+  // connection answers what it has read, flushes and closes (see
+  // Connection::BeginDrain). `on_drained` runs once, on this thread, when
+  // the last connection has closed (right away if there is none).
+  void BeginDrain(absl::AnyInvocable<void()> on_drained);
+
   EventLoop& loop() { return worker_->loop(); }
   BufferPool& pool() { return worker_->pool(); }
   WorkerMetrics& metrics() { return *metrics_; }
@@ -66,6 +73,10 @@ class ConnectionTable {
   void ArmIdleSweep();
   void SweepIdle();
   void RunResumes();
+  // Draining: nudges every connection on a short timer (lingering ones
+  // wait on acknowledgements, which raise no epoll event).
+  void PollDrain();
+  void MaybeDrained();
 
   Worker* const worker_;
   ServerContext* const context_;
@@ -78,6 +89,8 @@ class ConnectionTable {
   Connection* idle_tail_ = nullptr;
   std::vector<Connection*> resumes_;
   std::vector<Connection*> resumes_running_;
+  bool draining_ = false;
+  absl::AnyInvocable<void()> on_drained_;
 };
 
 }  // namespace memshard

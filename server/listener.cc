@@ -50,6 +50,7 @@ void Listener::OnEvents(uint32_t events) {
 void Listener::Pause() {
   if (paused_) return;
   paused_ = true;
+  table_->metrics().Add(Counter::listen_disabled_num);
   table_->loop().Remove(fd_);
   table_->loop().AddTimer(absl::Milliseconds(100), [this] {
     paused_ = false;

@@ -1,15 +1,24 @@
 // memshard: flags to ServerOptions, logging, signals. Nothing else.
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
+#include "server/lifecycle/flagfile_check.h"
+#include "server/lifecycle/log_files.h"
+#include "server/lifecycle/notifier.h"
+#include "server/lifecycle/pid_file.h"
+#include "server/lifecycle/privileges.h"
+#include "server/lifecycle/supervisor.h"
 #include "server/server.h"
 
 DEFINE_string(listen, "127.0.0.1",
@@ -31,6 +40,29 @@ DEFINE_uint64(memory_limit_mb, 64, "Memory budget of the embedded cache");
 DEFINE_uint64(max_item_size, 1024 * 1024,
               "Largest value accepted, in bytes (up to 128 MiB)");
 DEFINE_int32(backlog, 1024, "listen(2) backlog per socket");
+DEFINE_string(auth_file, "",
+              "memcached -Y: user:password lines; ascii clients must "
+              "authenticate (set <key> 0 0 <n> with \"user pass\") first");
+DEFINE_string(sasl_password_file, "",
+              "user:password lines for binary-protocol SASL PLAIN");
+DEFINE_int32(admin_port, 11299,
+             "Admin HTTP port on 127.0.0.1 for /metrics and /healthz "
+             "(0: off; -1: the kernel picks one, see --admin_port_file)");
+DEFINE_string(admin_port_file, "",
+              "Write the bound admin port to this file once it serves");
+
+// Operations (see README "Operating memshard").
+DEFINE_double(shutdown_grace, 10,
+              "Seconds SIGTERM/SIGINT may spend draining connections before "
+              "closing what is left");
+DEFINE_string(user, "",
+              "Drop root to this user (name or uid) after binding the "
+              "sockets");
+DEFINE_string(pid_file, "", "Write the process id to this file");
+DEFINE_double(status_interval, 5, "Seconds between STATUS= updates to systemd");
+DEFINE_double(testonly_stall_on_sigusr2, 0,
+              "Tests only: on SIGUSR2, block worker 0 for this many seconds "
+              "(0: off)");
 
 namespace {
 
@@ -43,9 +75,22 @@ int Fail(const std::string& message) {
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage("memcached-compatible cache server and proxy");
+  // gflags would skip unknown names in a flagfile without a word.
+  absl::Status flagfiles = memshard::CheckFlagfiles(argc, argv);
+  if (!flagfiles.ok()) return Fail(std::string(flagfiles.message()));
   gflags::ParseCommandLineFlags(&argc, &argv, true);
-  FLAGS_logtostderr = true;
+  if (argc > 1) return Fail(std::string("unexpected argument: ") + argv[1]);
+  // stderr (the journal, under systemd) unless --log_dir asks for files.
+  // Only a --log_dir given on purpose counts: glog defaults it from the
+  // environment ($TEST_TMPDIR, $GOOGLE_LOG_DIR).
+  const bool log_dir_given =
+      !gflags::GetCommandLineFlagInfoOrDie("log_dir").is_default &&
+      !FLAGS_log_dir.empty();
+  if (gflags::GetCommandLineFlagInfoOrDie("logtostderr").is_default) {
+    FLAGS_logtostderr = !log_dir_given;
+  }
   google::InitGoogleLogging(argv[0]);
+  if (!FLAGS_logtostderr && log_dir_given) memshard::UseLogDir(FLAGS_log_dir);
 
   memshard::ServerOptions options;
   options.listen = absl::StrSplit(FLAGS_listen, ',', absl::SkipWhitespace());
@@ -78,23 +123,65 @@ int main(int argc, char** argv) {
   }
   options.max_item_size = FLAGS_max_item_size;
   options.backlog = FLAGS_backlog;
+  options.auth_file = FLAGS_auth_file;
+  options.sasl_password_file = FLAGS_sasl_password_file;
+  if (FLAGS_admin_port < -1 || FLAGS_admin_port > 65535) {
+    return Fail("--admin_port must be between -1 and 65535");
+  }
+  options.admin_port = FLAGS_admin_port;
+  options.admin_port_file = FLAGS_admin_port_file;
 
-  // Signals are taken synchronously by this thread only: block them before
-  // any worker starts so every thread inherits the mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  memshard::SupervisorOptions lifecycle;
+  if (!(FLAGS_shutdown_grace >= 0 && FLAGS_shutdown_grace <= 86400)) {
+    return Fail("--shutdown_grace must be between 0 and 86400 seconds");
+  }
+  lifecycle.shutdown_grace = absl::Seconds(FLAGS_shutdown_grace);
+  if (!(FLAGS_status_interval >= 0.1 && FLAGS_status_interval <= 86400)) {
+    return Fail("--status_interval must be between 0.1 and 86400 seconds");
+  }
+  lifecycle.status_interval = absl::Seconds(FLAGS_status_interval);
+  if (!(FLAGS_testonly_stall_on_sigusr2 >= 0)) {
+    return Fail("--testonly_stall_on_sigusr2 must be >= 0");
+  }
+  lifecycle.stall_on_sigusr2 = absl::Seconds(FLAGS_testonly_stall_on_sigusr2);
+  lifecycle.reopen_logs = memshard::ReopenLogFiles;
+  std::optional<memshard::UnixUser> user;
+  if (!FLAGS_user.empty()) {
+    absl::StatusOr<memshard::UnixUser> found = memshard::LookUpUser(FLAGS_user);
+    if (!found.ok()) return Fail(std::string(found.status().message()));
+    user = *found;
+  }
 
+  // Signals are taken by the supervisor (on this thread) only: block them
+  // before any other thread starts so every thread inherits the mask.
+  memshard::Supervisor::BlockSignals(lifecycle);
+
+  // Startup errors come back before anything listens, as one line.
+  std::unique_ptr<memshard::PidFile> pid_file;
+  if (!FLAGS_pid_file.empty()) {
+    auto created = memshard::PidFile::Create(FLAGS_pid_file, getpid());
+    if (!created.ok()) return Fail(std::string(created.status().message()));
+    pid_file = *std::move(created);
+    lifecycle.before_abort = [&pid_file] { pid_file->Remove(); };
+  }
   memshard::Server server(options);
+  absl::Status bound = server.Bind();
+  if (!bound.ok()) return Fail(std::string(bound.message()));
+  if (user.has_value()) {
+    absl::Status dropped = memshard::DropPrivileges(*user);
+    if (!dropped.ok()) return Fail(std::string(dropped.message()));
+    LOG(INFO) << "running as user " << user->name << " (uid " << user->uid
+              << ")";
+  }
+  if (!FLAGS_logtostderr && log_dir_given &&
+      access(FLAGS_log_dir.c_str(), W_OK | X_OK) != 0) {
+    return Fail("--log_dir=" + FLAGS_log_dir +
+                " is not a directory this user can write");
+  }
   absl::Status started = server.Start();
   if (!started.ok()) return Fail(std::string(started.message()));
 
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  LOG(INFO) << "signal " << signal_number << ": stopping";
-  server.Stop();
-  return 0;
+  memshard::Notifier notifier;
+  memshard::Supervisor supervisor(&server, &notifier, std::move(lifecycle));
+  return supervisor.Run();
 }

@@ -5,13 +5,16 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "core/socket.h"
 #include "glog/logging.h"
+#include "server/admin/admin_endpoint.h"
 
 namespace memshard {
 namespace {
@@ -56,6 +59,16 @@ Server::~Server() { Stop(); }
 absl::Status Server::BindAll() {
   const ServerOptions& o = context_.options;
   uint16_t port = o.port;
+  // SO_REUSEPORT would let us share a port with another memshard of the
+  // same user, each getting a random share of the clients. A probe bound
+  // without it fails if anybody listens there already.
+  if (port != 0) {
+    for (const std::string& address : o.listen) {
+      absl::StatusOr<int> probe = ListenTcp(address, port, false, 1);
+      if (!probe.ok()) return probe.status();
+      close(*probe);
+    }
+  }
   for (Slot& slot : slots_) {
     for (const std::string& address : o.listen) {
       absl::StatusOr<int> fd = ListenTcp(address, port, true, o.backlog);
@@ -94,8 +107,8 @@ absl::Status Server::WritePortFile() const {
   return absl::OkStatus();
 }
 
-absl::Status Server::Start() {
-  CHECK(!started_);
+absl::Status Server::Bind() {
+  CHECK(!bound_ && !started_);
   const ServerOptions& o = context_.options;
   std::vector<int> cpus = AllowedCpus();
   int workers = o.workers > 0 ? o.workers : static_cast<int>(cpus.size());
@@ -107,6 +120,9 @@ absl::Status Server::Start() {
     return absl::InvalidArgumentError("--max_connections must be positive");
   }
   RaiseFileLimit(o.max_connections, workers);
+  absl::StatusOr<std::unique_ptr<AdminHttpServer>> admin = BindAdminEndpoint(o);
+  if (!admin.ok()) return admin.status();
+  admin_ = *std::move(admin);
 
   cache::StoreOptions store_options;
   store_options.memory_limit_bytes = o.memory_limit_mb << 20;
@@ -118,6 +134,12 @@ absl::Status Server::Start() {
   context_.workers = workers;
   context_.pid = getpid();
   context_.start_time = absl::Now();
+  absl::Status credentials = LoadCredentials();
+  if (!credentials.ok()) return credentials;
+  context_.connections.clear();
+  for (int i = 0; i < workers; ++i) {
+    context_.connections.push_back(std::make_unique<ConnectionDirectory>());
+  }
 
   slots_.resize(workers);
   for (int i = 0; i < workers; ++i) {
@@ -131,7 +153,40 @@ absl::Status Server::Start() {
     slots_.clear();
     return bound;
   }
+  bound_ = true;
+  return absl::OkStatus();
+}
 
+absl::Status Server::LoadCredentials() {
+  const ServerOptions& o = context_.options;
+  if (!o.auth_file.empty()) {
+    auto auth = Authenticator::FromFile(o.auth_file);
+    if (!auth.ok()) return auth.status();
+    ascii_auth_ = *std::move(auth);
+    AddReloadHook("--auth_file",
+                  [a = ascii_auth_.get()] { return a->Reload(); });
+  }
+  if (!o.sasl_password_file.empty()) {
+    auto auth = Authenticator::FromFile(o.sasl_password_file);
+    if (!auth.ok()) return auth.status();
+    sasl_auth_ = *std::move(auth);
+    AddReloadHook("--sasl_password_file",
+                  [a = sasl_auth_.get()] { return a->Reload(); });
+  }
+  // No protocol may bypass authentication that is configured for another.
+  context_.ascii_auth = ascii_auth_ ? ascii_auth_.get() : sasl_auth_.get();
+  context_.sasl_auth = sasl_auth_ ? sasl_auth_.get() : ascii_auth_.get();
+  return absl::OkStatus();
+}
+
+absl::Status Server::Start() {
+  CHECK(!started_);
+  if (!bound_) {
+    absl::Status bound = Bind();
+    if (!bound.ok()) return bound;
+  }
+  const int workers = context_.workers;
+  const bool pin = slots_[0].worker->cpu() >= 0;
   absl::BlockingCounter ready(workers);
   for (Slot& slot : slots_) {
     slot.worker->Start([this, &slot, &ready] {
@@ -159,12 +214,34 @@ absl::Status Server::Start() {
   started_ = true;
   LOG(INFO) << "memshard listening on port " << port_ << " with " << workers
             << " workers" << (pin ? " (pinned)" : "");
+  // Before the port file, so a reader of the port file finds the admin
+  // port file too.
+  if (admin_ != nullptr) {
+    absl::Status admin_started = StartAdminEndpoint(admin_.get(), &context_);
+    if (!admin_started.ok()) return admin_started;
+  }
   return WritePortFile();
 }
 
 void Server::Stop() {
+  if (bound_ && !started_) {
+    // Bound, never started (e.g. dropping privileges failed).
+    for (Slot& slot : slots_) {
+      for (int fd : slot.tcp_fds) close(fd);
+    }
+    slots_.clear();
+    if (unix_fd_ >= 0) {
+      close(unix_fd_);
+      unlink(context_.options.unix_socket.c_str());
+      unix_fd_ = -1;
+    }
+    bound_ = false;
+    return;
+  }
   if (!started_) return;
   started_ = false;
+  bound_ = false;
+  admin_.reset();  // joins the admin thread
   for (Slot& slot : slots_) {
     Slot* s = &slot;
     slot.worker->Post([s] {
@@ -177,9 +254,130 @@ void Server::Stop() {
   slots_.clear();
   if (unix_fd_ >= 0) {
     close(unix_fd_);
-    unlink(context_.options.unix_socket.c_str());
+    // After a drain the path may already belong to a new instance.
+    if (!unix_unlinked_) unlink(context_.options.unix_socket.c_str());
     unix_fd_ = -1;
   }
+}
+
+void Server::BeginDrain(absl::AnyInvocable<void()> on_drained) {
+  CHECK(started_);
+  // New clients of the unix socket find nothing; the fd stays open (the
+  // workers' listeners share it) until Stop().
+  if (unix_fd_ >= 0 && !unix_unlinked_) {
+    unlink(context_.options.unix_socket.c_str());
+    unix_unlinked_ = true;
+  }
+  struct Countdown {
+    std::atomic<int> left;
+    absl::AnyInvocable<void()> done;
+  };
+  auto countdown = std::make_shared<Countdown>();
+  countdown->left = static_cast<int>(slots_.size());
+  countdown->done = std::move(on_drained);
+  for (Slot& slot : slots_) {
+    Slot* s = &slot;
+    slot.worker->Post([s, countdown] {
+      s->listeners.clear();  // closes this worker's TCP listening sockets
+      s->table->BeginDrain([countdown] {
+        if (countdown->left.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+            countdown->done) {
+          countdown->done();
+        }
+      });
+    });
+  }
+}
+
+void Server::AddReloadHook(std::string name, ReloadHook hook) {
+  reload_hooks_.emplace_back(std::move(name), std::move(hook));
+}
+
+void Server::AddWorkerReloadHook(WorkerReloadHook hook) {
+  worker_reload_hooks_.push_back(std::move(hook));
+}
+
+absl::Status Server::Reload(absl::Duration timeout) {
+  absl::Status status = absl::OkStatus();
+  for (auto& [name, hook] : reload_hooks_) {
+    absl::Status s = hook();
+    if (s.ok()) {
+      LOG(INFO) << "reloaded " << name;
+    } else {
+      LOG(ERROR) << "reloading " << name
+                 << " failed (keeping the old one): " << s;
+      if (status.ok()) {
+        status = absl::Status(s.code(), absl::StrCat(name, ": ", s.message()));
+      }
+    }
+  }
+  if (!started_) return status;
+  // Shared with the posted tasks, which may outlive a timed-out wait.
+  struct Countdown {
+    absl::Mutex mu;
+    int left ABSL_GUARDED_BY(mu);
+  };
+  auto countdown = std::make_shared<Countdown>();
+  {
+    absl::MutexLock lock(&countdown->mu);
+    countdown->left = static_cast<int>(slots_.size());
+  }
+  for (Slot& slot : slots_) {
+    Slot* s = &slot;
+    // Copied: a hook added later must not race this reload.
+    slot.worker->Post([s, countdown, hooks = worker_reload_hooks_] {
+      for (const WorkerReloadHook& hook : hooks) hook(*s->table);
+      absl::MutexLock lock(&countdown->mu);
+      --countdown->left;
+    });
+  }
+  absl::MutexLock lock(&countdown->mu);
+  auto all_done = [&countdown]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(countdown->mu) {
+    return countdown->left == 0;
+  };
+  if (!countdown->mu.AwaitWithTimeout(absl::Condition(&all_done), timeout)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(countdown->left,
+                     " worker(s) did not apply the reload "
+                     "within ",
+                     absl::FormatDuration(timeout)));
+  }
+  return status;
+}
+
+void Server::RequestCheckIns() {
+  for (Slot& slot : slots_) slot.worker->RequestCheckIn();
+}
+
+int Server::StuckWorker(absl::Time since) const {
+  for (const Slot& slot : slots_) {
+    if (slot.worker->last_check_in() < since) return slot.worker->index();
+  }
+  return -1;
+}
+
+absl::Time Server::last_check_in(int worker) const {
+  return slots_.at(worker).worker->last_check_in();
+}
+
+int64_t Server::connections() const {
+  return context_.curr_connections.load(std::memory_order_relaxed);
+}
+
+uint64_t Server::operations() const {
+  if (metrics_ == nullptr) return 0;
+  uint64_t total = 0;
+  for (size_t i = 0; i < metrics_->workers(); ++i) {
+    total += metrics_->WorkerOps(i);
+  }
+  return total;
+}
+
+void Server::StallWorkerForTest(int index, absl::Duration duration) {
+  if (index < 0 || index >= static_cast<int>(slots_.size())) return;
+  LOG(WARNING) << "test hook: stalling worker " << index << " for "
+               << absl::FormatDuration(duration);
+  slots_[index].worker->Post([duration] { absl::SleepFor(duration); });
 }
 
 }  // namespace memshard

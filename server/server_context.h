@@ -10,13 +10,18 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "metrics/worker_metrics.h"
+#include "server/admin/connection_directory.h"
 #include "server/cache/store.h"
 #include "server/server_options.h"
 
 namespace memshard {
+
+class Authenticator;
 
 inline constexpr char kVersion[] = "1.6.0-memshard-0.1";
 
@@ -29,6 +34,12 @@ struct ServerContext {
   int workers = 0;
   // The --max_connections gate, shared by every worker's accept path.
   std::atomic<int64_t> curr_connections{0};
+  // Credentials for binary SASL PLAIN and for the ascii auth handshake
+  // (memcached -Y); null when off. Owned by Server; thread-safe.
+  const Authenticator* sasl_auth = nullptr;
+  const Authenticator* ascii_auth = nullptr;
+  // One per worker (index = worker index), for `stats conns`; thread-safe.
+  std::vector<std::unique_ptr<ConnectionDirectory>> connections;
 };
 
 }  // namespace memshard

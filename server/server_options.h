@@ -30,8 +30,21 @@ struct ServerOptions {
   int max_connections = 4096;
   absl::Duration idle_timeout = absl::ZeroDuration();  // zero: off
 
+  // memcached -Y: "user:password" lines; ascii connections must send the
+  // auth handshake first. Empty: off.
+  std::string auth_file;
+  // Binary SASL PLAIN credentials, same format. Empty: off. When only one
+  // of the two files is given, both protocols check it.
+  std::string sasl_password_file;
+
   uint64_t memory_limit_mb = 64;
   uint64_t max_item_size = 1024 * 1024;
+
+  // Admin HTTP endpoint (/metrics, /healthz) on 127.0.0.1: 0 disables it,
+  // -1 lets the kernel pick a port (tests; see admin_port_file).
+  int admin_port = 11299;
+  // If set, the bound admin port is written here once it serves.
+  std::string admin_port_file;
 };
 
 }  // namespace memshard

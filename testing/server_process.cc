@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -131,6 +132,15 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     if (!absl::StartsWith(*e, "GLOG_logtostderr=")) env_storage.push_back(*e);
   }
   env_storage.push_back("GLOG_logtostderr=1");
+  for (const std::string& extra : options.env) {
+    std::string name = extra.substr(0, extra.find('=') + 1);
+    env_storage.erase(std::remove_if(env_storage.begin(), env_storage.end(),
+                                     [&name](const std::string& e) {
+                                       return absl::StartsWith(e, name);
+                                     }),
+                      env_storage.end());
+    env_storage.push_back(extra);
+  }
   std::vector<char*> envp;
   for (std::string& e : env_storage) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -259,13 +269,21 @@ std::string ServerProcess::MemshardBinary() {
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartMemshard(
     const std::vector<std::string>& args) {
+  return Start(MemshardOptions(args));
+}
+
+ServerProcess::Options ServerProcess::MemshardOptions(
+    const std::vector<std::string>& args) {
   Options options;
   options.binary = MemshardBinary();
   options.port_file = TestTempPath("memshard_port");
+  // --admin_port=0: parallel tests must not fight over the default admin
+  // port; a test that wants the endpoint passes --admin_port=-1 after it.
   options.args = {"--listen=127.0.0.1", "--port=0",
-                  absl::StrCat("--port_file=", options.port_file)};
+                  absl::StrCat("--port_file=", options.port_file),
+                  "--admin_port=0"};
   options.args.insert(options.args.end(), args.begin(), args.end());
-  return Start(std::move(options));
+  return options;
 }
 
 ServerProcess::~ServerProcess() { Stop(); }
@@ -287,6 +305,27 @@ int ServerProcess::Stop(absl::Duration grace) {
     absl::SleepFor(absl::Milliseconds(5));
   }
   pid_ = -1;
+  CheckLogForSanitizerReports();
+  return status;
+}
+
+int ServerProcess::WaitForExit(absl::Duration timeout) {
+  if (pid_ <= 0) return -1;
+  absl::Time deadline = absl::Now() + timeout;
+  int status = 0;
+  while (true) {
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) break;
+    if (r < 0 && errno != EINTR) return -1;
+    if (absl::Now() >= deadline) return -1;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  pid_ = -1;
+  CheckLogForSanitizerReports();
+  return status;
+}
+
+void ServerProcess::CheckLogForSanitizerReports() const {
   // Under --config=asan/tsan the server is instrumented too; its reports
   // land in the log, where nobody would look if the test passed.
   std::string log = ReadLog();
@@ -300,7 +339,6 @@ int ServerProcess::Stop(absl::Duration grace) {
       break;
     }
   }
-  return status;
 }
 
 bool ServerProcess::Signal(int signal) {

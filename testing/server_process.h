@@ -57,6 +57,9 @@ class ServerProcess {
     // What Stop() sends first. memcached takes ~0.7 s to shut down on
     // SIGTERM; its fixture uses SIGKILL to keep tests fast.
     int stop_signal = SIGTERM;
+    // Extra "NAME=value" environment entries for the child; they replace
+    // inherited ones of the same name (e.g. NOTIFY_SOCKET).
+    std::vector<std::string> env;
   };
 
   // Forks and execs `options.binary` and waits until it is ready. Fails,
@@ -68,9 +71,14 @@ class ServerProcess {
   // data = ["//server:memshard"]).
   static std::string MemshardBinary();
   // Starts memshard with --listen=127.0.0.1 --port=0 --port_file=<tmp>
-  // followed by `args` (e.g. {"--workers=2"}).
+  // --admin_port=0 followed by `args` (e.g. {"--workers=2"}; later flags
+  // win, so {"--admin_port=-1", "--admin_port_file=..."} enables the admin
+  // endpoint).
   static absl::StatusOr<std::unique_ptr<ServerProcess>> StartMemshard(
       const std::vector<std::string>& args = {});
+  // The Options StartMemshard(args) uses, for callers that adjust them
+  // (environment, readiness) before Start().
+  static Options MemshardOptions(const std::vector<std::string>& args = {});
 
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -97,6 +105,11 @@ class ServerProcess {
   bool Resume();
   // True while the child has not exited (reaps it if it has).
   bool IsRunning();
+  // Waits up to `timeout` for the child to exit on its own (after a signal
+  // the test sent with Signal()), reaps it and checks its log as Stop()
+  // does. Returns the waitpid(2) status, or -1 if it is still running (or
+  // was already stopped).
+  int WaitForExit(absl::Duration timeout);
 
   // VmRSS of the child from /proc/<pid>/status, in bytes; -1 (and a test
   // failure) if it cannot be read.
@@ -117,6 +130,8 @@ class ServerProcess {
 
   // Waits until the child is ready per `options`; sets `port_`.
   absl::Status WaitUntilReady(const Options& options);
+  // A sanitizer report in the child's log is a test failure.
+  void CheckLogForSanitizerReports() const;
 
   pid_t pid_;
   int port_ = 0;

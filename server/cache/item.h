@@ -1,6 +1,6 @@
 // Item: one cached key/value pair in a single heap allocation.
 //
-// Layout: a 48-byte header followed by the key bytes, the value bytes and
+// Layout: a 56-byte header followed by the key bytes, the value bytes and
 // "\r\n", so a writer can send value+CRLF as one iovec.
 //
 // Thread-safety and invariants:
@@ -8,6 +8,9 @@
 //    stripe; readers holding a reference may read them without any lock.
 //  - expires_at is the only field that changes while readers may hold the
 //    item (touch / gat), so it is a relaxed atomic.
+//  - last_access and meta_state (the meta protocol's stale and win marks)
+//    change while the item is linked, only under the stripe lock, and are
+//    read only under it. key_binary is immutable once linked.
 //  - hash_next and the LRU links belong to the owning stripe and are touched
 //    only under its lock (after unlinking, hash_next is reused as the link of
 //    the stripe's local free list, still by the single unlinking thread).
@@ -48,6 +51,15 @@ struct Item {
   std::atomic<uint32_t> expires_at;  // Unix seconds, 0 = never.
   uint32_t flags;
   uint32_t value_len;  // Without the trailing CRLF.
+  // Unix seconds of the last store or bump (meta "l", "me" la); stripe lock.
+  uint32_t last_access;
+  uint8_t meta_state;  // kStale | kTokenSent; stripe lock.
+  // The key came base64-encoded (meta "b") and is returned that way.
+  bool key_binary;
+
+  // meta_state bits (memcached's ITEM_STALE and ITEM_TOKEN_SENT).
+  static constexpr uint8_t kStale = 1;
+  static constexpr uint8_t kTokenSent = 2;
 
   // Bytes of the single allocation holding an item with these lengths.
   static constexpr size_t AllocSize(size_t key_len, size_t value_len) {
@@ -69,6 +81,9 @@ struct Item {
     item->expires_at.store(expires_at, std::memory_order_relaxed);
     item->flags = flags;
     item->value_len = static_cast<uint32_t>(value_len);
+    item->last_access = 0;
+    item->meta_state = 0;
+    item->key_binary = false;
     char* data = item->data();
     if (!key.empty()) std::memcpy(data, key.data(), key.size());
     data[key.size() + value_len] = '\r';
@@ -118,6 +133,6 @@ struct Item {
   }
 };
 
-static_assert(sizeof(Item) == 48, "keep the item header compact");
+static_assert(sizeof(Item) == 56, "keep the item header compact");
 
 }  // namespace memshard::cache::internal

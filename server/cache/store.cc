@@ -8,6 +8,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/hash/hash.h"
 #include "glog/logging.h"
+#include "server/cache/malloc_config.h"
 #include "server/cache/spin_lock.h"
 
 namespace memshard::cache {
@@ -41,6 +42,14 @@ uint32_t ClampExpiry(int64_t expires_at) {
     return std::numeric_limits<uint32_t>::max();
   }
   return static_cast<uint32_t>(expires_at);
+}
+
+uint32_t ClampTime(int64_t now) {
+  if (now < 0) return 0;
+  if (now > std::numeric_limits<uint32_t>::max()) {
+    return std::numeric_limits<uint32_t>::max();
+  }
+  return static_cast<uint32_t>(now);
 }
 
 bool IsExpired(uint32_t expiry, int64_t now) {
@@ -265,6 +274,13 @@ struct alignas(64) Store::Stripe {
     lru_head = item;
   }
 
+  // A read: most recently used, fetched, accessed now.
+  void Access(Item* item, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
+    Bump(item);
+    item->MarkFetched();
+    item->last_access = ClampTime(now);
+  }
+
   void Bump(Item* item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     if (lru_head == item) return;
     LruRemove(item);
@@ -276,7 +292,9 @@ struct alignas(64) Store::Stripe {
   }
 
   // Takes over the caller's reference as the table's reference.
-  void Link(Item* item, uint64_t hash) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
+  void Link(Item* item, uint64_t hash, int64_t now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
+    item->last_access = ClampTime(now);
     Item** bucket = &buckets[hash & bucket_mask];
     item->hash_next = *bucket;
     *bucket = item;
@@ -332,6 +350,9 @@ Store::Store(const StoreOptions& options)
       stripe_bits_(Log2(stripe_count_)),
       memory_limit_(options.memory_limit_bytes),
       stripes_(new Stripe[stripe_count_]) {
+  // Before workers start allocating items: one malloc arena bounds RSS
+  // under overfill (malloc_config.h has the measurements).
+  ConfigureMallocForCache();
   CHECK_GT(stripe_count_, 0u);
   CHECK_LE(stripe_count_, kMaxStripes);
   CHECK_EQ(stripe_count_ & (stripe_count_ - 1), 0u)
@@ -376,8 +397,7 @@ ItemRef Store::Get(absl::string_view key, int64_t now) {
   Item** slot = stripe.Find(key, hash, now, &free);
   if (slot == nullptr) return ItemRef();
   Item* item = *slot;
-  stripe.Bump(item);
-  item->MarkFetched();
+  stripe.Access(item, now);
   item->Ref();
   return ItemRef(item);
 }
@@ -396,8 +416,7 @@ ItemRef Store::GetAndTouch(absl::string_view key, int64_t expires_at,
   Item* item = *slot;
   item->expires_at.store(expiry, std::memory_order_relaxed);
   stripe.NoteExpiry(expiry);
-  stripe.Bump(item);
-  item->MarkFetched();
+  stripe.Access(item, now);
   item->Ref();
   return ItemRef(item);
 }
@@ -415,21 +434,21 @@ bool Store::Touch(absl::string_view key, int64_t expires_at, int64_t now) {
   Item* item = *slot;
   item->expires_at.store(expiry, std::memory_order_relaxed);
   stripe.NoteExpiry(expiry);
-  stripe.Bump(item);
-  item->MarkFetched();  // memcached's touch bumps, which marks fetched.
+  stripe.Access(item, now);  // memcached's touch bumps, which marks fetched.
   return true;
 }
 
 StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
                        int64_t expires_at, absl::string_view value,
-                       uint64_t cas_in, int64_t now, uint64_t* cas_out) {
+                       uint64_t cas_in, int64_t now, uint64_t* cas_out,
+                       const PutOptions& options) {
   if (key.size() > kMaxKeyLength) return StoreResult::kNotStored;
   if (Item::AllocSize(key.size(), value.size()) > max_item_size_) {
     if (mode == StoreMode::kSet) Delete(key, now);
     return StoreResult::kTooLarge;
   }
   if (mode == StoreMode::kAppend || mode == StoreMode::kPrepend) {
-    return Concat(mode == StoreMode::kAppend, key, value, now, cas_out);
+    return Concat(mode == StoreMode::kAppend, key, value, cas_in, now, cas_out);
   }
   const uint64_t hash = HashKey(key);
   Stripe& stripe = StripeFor(hash);
@@ -438,6 +457,7 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
 
   // Build the whole item before taking the lock.
   Item* item = Item::Create(key, flags, expiry, value.size());
+  item->key_binary = options.key_binary;
   if (!value.empty()) {
     std::memcpy(item->mutable_value(), value.data(), value.size());
   }
@@ -469,6 +489,14 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
           result = StoreResult::kNotFound;
         } else if (old->cas() != cas_in) {
           result = StoreResult::kExists;
+          if (options.allow_stale && cas_in < old->cas()) {
+            // memcached's CAS_STALE: store, but as stale, keeping the old
+            // expiry and win mark.
+            result = StoreResult::kStored;
+            item->expires_at.store(old->expiry(), std::memory_order_relaxed);
+            item->meta_state =
+                Item::kStale | (old->meta_state & Item::kTokenSent);
+          }
         } else {
           result = StoreResult::kStored;
         }
@@ -486,10 +514,10 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
       if (cas_out != nullptr) *cas_out = cas;
       // Already expired (negative exptime): the store succeeds and the key
       // is gone, as in memcached; do not spend the budget on it.
-      if (!IsExpired(expiry, now)) {
+      if (!IsExpired(item->expiry(), now)) {
         item->set_cas(cas);
         stripe.MakeRoom(size, now, &free);
-        stripe.Link(item, hash);
+        stripe.Link(item, hash, now);
         item = nullptr;
         grow_from = stripe.GrowthNeeded();
       }
@@ -514,7 +542,8 @@ Item* Store::Acquire(Stripe& stripe, absl::string_view key, uint64_t hash,
 Store::SwapOutcome Store::SwapIfCurrent(Stripe& stripe, absl::string_view key,
                                         uint64_t hash, Item* expected,
                                         Item* replacement, int64_t now,
-                                        uint64_t* cas_out) {
+                                        uint64_t* cas_out,
+                                        const int64_t* new_expiry) {
   const uint64_t size = Accounted(replacement);
   SwapOutcome outcome;
   size_t grow_from = 0;
@@ -529,13 +558,15 @@ Store::SwapOutcome Store::SwapIfCurrent(Stripe& stripe, absl::string_view key,
       outcome = SwapOutcome::kOutOfMemory;
     } else {
       // A Touch may have moved the expiry since `expected` was read.
-      replacement->expires_at.store(expected->expiry(),
-                                    std::memory_order_relaxed);
+      replacement->expires_at.store(
+          new_expiry != nullptr ? ClampExpiry(*new_expiry) : expected->expiry(),
+          std::memory_order_relaxed);
+      replacement->key_binary = expected->key_binary;
       stripe.Unlink(slot, &free);
       stripe.MakeRoom(size, now, &free);
       replacement->set_cas(stripe.NextCas(stripe_bits_));
       if (cas_out != nullptr) *cas_out = replacement->cas();
-      stripe.Link(replacement, hash);
+      stripe.Link(replacement, hash, now);
       replacement = nullptr;
       grow_from = stripe.GrowthNeeded();
       outcome = SwapOutcome::kSwapped;
@@ -547,13 +578,17 @@ Store::SwapOutcome Store::SwapIfCurrent(Stripe& stripe, absl::string_view key,
 }
 
 StoreResult Store::Concat(bool append, absl::string_view key,
-                          absl::string_view value, int64_t now,
+                          absl::string_view value, uint64_t cas_in, int64_t now,
                           uint64_t* cas_out) {
   const uint64_t hash = HashKey(key);
   Stripe& stripe = StripeFor(hash);
   for (;;) {
     Item* old = Acquire(stripe, key, hash, now);
     if (old == nullptr) return StoreResult::kNotStored;
+    if (cas_in != 0 && old->cas() != cas_in) {
+      Item::Unref(old);
+      return StoreResult::kExists;
+    }
     const size_t value_len = size_t{old->value_len} + value.size();
     // memcached answers NOT_STORED when the combined item cannot be made.
     if (Item::AllocSize(key.size(), value_len) > max_item_size_) {
@@ -597,12 +632,30 @@ bool Store::Delete(absl::string_view key, int64_t now) {
 
 DeltaResult Store::Delta(absl::string_view key, bool increment, uint64_t delta,
                          int64_t now, uint64_t* new_value, uint64_t* cas_out) {
+  DeltaOutcome outcome;
+  const DeltaResult result =
+      Delta(key, increment, delta, DeltaOptions(), now, &outcome);
+  if (result == DeltaResult::kOk) {
+    if (new_value != nullptr) *new_value = outcome.value;
+    if (cas_out != nullptr) *cas_out = outcome.cas;
+  }
+  return result;
+}
+
+DeltaResult Store::Delta(absl::string_view key, bool increment, uint64_t delta,
+                         const DeltaOptions& options, int64_t now,
+                         DeltaOutcome* outcome) {
   if (key.size() > kMaxKeyLength) return DeltaResult::kNotFound;
   const uint64_t hash = HashKey(key);
   Stripe& stripe = StripeFor(hash);
   for (;;) {
     Item* old = Acquire(stripe, key, hash, now);
     if (old == nullptr) return DeltaResult::kNotFound;
+    // CAS is immutable: a later change of item fails the swap and retries.
+    if (options.check_cas && old->cas() != options.cas_in) {
+      Item::Unref(old);
+      return DeltaResult::kExists;
+    }
     // The value is immutable: parse it outside the lock.
     uint64_t value = 0;
     if (!ParseCounter(old->value(), &value)) {
@@ -624,12 +677,18 @@ DeltaResult Store::Delta(absl::string_view key, bool increment, uint64_t delta,
     char* out = item->mutable_value();
     std::memcpy(out, digits, digit_count);
     std::memset(out + digit_count, ' ', value_len - digit_count);
-    const SwapOutcome outcome =
-        SwapIfCurrent(stripe, key, hash, old, item, now, cas_out);
+    const int64_t expiry_before = old->expiry();
+    const SwapOutcome swap =
+        SwapIfCurrent(stripe, key, hash, old, item, now, &outcome->cas,
+                      options.set_expiry ? &options.expires_at : nullptr);
     Item::Unref(old);
-    switch (outcome) {
+    switch (swap) {
       case SwapOutcome::kSwapped:
-        if (new_value != nullptr) *new_value = value;
+        outcome->value = value;
+        outcome->expiry_before = expiry_before;
+        outcome->expires_at = options.set_expiry
+                                  ? ClampExpiry(options.expires_at)
+                                  : expiry_before;
         return DeltaResult::kOk;
       case SwapOutcome::kOutOfMemory:
         return DeltaResult::kOutOfMemory;
@@ -637,6 +696,140 @@ DeltaResult Store::Delta(absl::string_view key, bool increment, uint64_t delta,
         break;  // Raced with another writer: recompute from the new value.
     }
   }
+}
+
+DeleteResult Store::DeleteIf(absl::string_view key, bool check_cas,
+                             uint64_t cas_in, int64_t now) {
+  if (key.size() > kMaxKeyLength) return DeleteResult::kNotFound;
+  const uint64_t hash = HashKey(key);
+  Stripe& stripe = StripeFor(hash);
+  FreeList free;
+  SpinLockHolder holder(&stripe.lock);
+  stripe.FireFlush(now, stripe_bits_);
+  Item** slot = stripe.Find(key, hash, now, &free);
+  if (slot == nullptr) return DeleteResult::kNotFound;
+  if (check_cas && (*slot)->cas() != cas_in) return DeleteResult::kExists;
+  stripe.Unlink(slot, &free);
+  return DeleteResult::kDeleted;
+}
+
+DeleteResult Store::Invalidate(absl::string_view key, bool check_cas,
+                               uint64_t cas_in, bool set_expiry,
+                               int64_t expires_at, int64_t now) {
+  if (key.size() > kMaxKeyLength) return DeleteResult::kNotFound;
+  const uint64_t hash = HashKey(key);
+  Stripe& stripe = StripeFor(hash);
+  for (;;) {
+    Item* old = Acquire(stripe, key, hash, now);
+    if (old == nullptr) return DeleteResult::kNotFound;
+    if (check_cas && old->cas() != cas_in) {
+      Item::Unref(old);
+      return DeleteResult::kExists;
+    }
+    // The CAS must change and items are immutable: link a stale copy.
+    Item* item = Item::Create(key, old->flags, old->expiry(), old->value_len);
+    if (old->value_len != 0) {
+      std::memcpy(item->mutable_value(), old->value().data(), old->value_len);
+    }
+    item->meta_state = Item::kStale;  // and no win handed out yet
+    const SwapOutcome swap =
+        SwapIfCurrent(stripe, key, hash, old, item, now, nullptr,
+                      set_expiry ? &expires_at : nullptr);
+    Item::Unref(old);
+    switch (swap) {
+      case SwapOutcome::kSwapped:
+        return DeleteResult::kDeleted;
+      case SwapOutcome::kOutOfMemory:
+        return DeleteResult::kNotFound;  // cannot happen: same size
+      case SwapOutcome::kChanged:
+        break;
+    }
+  }
+}
+
+ItemRef Store::MetaGet(absl::string_view key, const MetaGetOptions& options,
+                       int64_t now, ItemMeta* meta) {
+  *meta = ItemMeta();
+  if (key.size() > kMaxKeyLength) return ItemRef();
+  const uint64_t hash = HashKey(key);
+  Stripe& stripe = StripeFor(hash);
+  // A vivified item is built before the lock, in case it is needed.
+  Item* fresh = nullptr;
+  if (options.vivify) {
+    const int64_t expiry = options.set_expiry && !options.vivify_after_ttl
+                               ? options.expires_at
+                               : options.vivify_expires_at;
+    fresh = Item::Create(key, 0, ClampExpiry(expiry), 0);
+    fresh->key_binary = options.key_binary;
+  }
+  Item* item = nullptr;
+  size_t grow_from = 0;
+  {
+    FreeList free;
+    SpinLockHolder holder(&stripe.lock);
+    stripe.FireFlush(now, stripe_bits_);
+    Item** slot = stripe.Find(key, hash, now, &free);
+    if (slot != nullptr) {
+      item = *slot;
+      meta->expiry_before = item->expiry();
+      meta->fetched = item->fetched();
+      meta->last_access = item->last_access;
+      if (options.set_expiry) {
+        const uint32_t expiry = ClampExpiry(options.expires_at);
+        item->expires_at.store(expiry, std::memory_order_relaxed);
+        stripe.NoteExpiry(expiry);
+      }
+    } else if (fresh != nullptr && !IsExpired(fresh->expiry(), now) &&
+               Accounted(fresh) <= stripe.limit) {
+      item = fresh;
+      fresh = nullptr;
+      item->set_cas(stripe.NextCas(stripe_bits_));
+      stripe.MakeRoom(Accounted(item), now, &free);
+      stripe.Link(item, hash, now);
+      meta->created = true;
+      meta->last_access = now;
+      grow_from = stripe.GrowthNeeded();
+    }
+    if (item != nullptr) {
+      meta->token_sent = (item->meta_state & Item::kTokenSent) != 0;
+      meta->stale = (item->meta_state & Item::kStale) != 0;
+      if (meta->created) {
+        meta->won = true;
+      } else if (options.recache && !meta->token_sent) {
+        const int64_t expiry = options.recache_after_ttl && options.set_expiry
+                                   ? ClampExpiry(options.expires_at)
+                                   : meta->expiry_before;
+        if (expiry != 0 && expiry < options.recache_below) meta->won = true;
+      }
+      if (meta->stale && !meta->token_sent) meta->won = true;
+      if (meta->won) item->meta_state |= Item::kTokenSent;
+      if (options.bump) stripe.Access(item, now);
+      item->Ref();
+    }
+  }
+  if (fresh != nullptr) Item::Unref(fresh);
+  if (grow_from != 0) MaybeGrow(stripe, grow_from);
+  return ItemRef(item);
+}
+
+ItemRef Store::Peek(absl::string_view key, int64_t now, ItemMeta* meta) {
+  *meta = ItemMeta();
+  if (key.size() > kMaxKeyLength) return ItemRef();
+  const uint64_t hash = HashKey(key);
+  Stripe& stripe = StripeFor(hash);
+  FreeList free;
+  SpinLockHolder holder(&stripe.lock);
+  stripe.FireFlush(now, stripe_bits_);
+  Item** slot = stripe.Find(key, hash, now, &free);
+  if (slot == nullptr) return ItemRef();
+  Item* item = *slot;
+  meta->expiry_before = item->expiry();
+  meta->fetched = item->fetched();
+  meta->last_access = item->last_access;
+  meta->stale = (item->meta_state & Item::kStale) != 0;
+  meta->token_sent = (item->meta_state & Item::kTokenSent) != 0;
+  item->Ref();
+  return ItemRef(item);
 }
 
 void Store::FlushAll(int64_t at_time, int64_t now) {

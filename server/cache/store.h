@@ -72,6 +72,10 @@ class ItemRef {
   uint32_t flags() const { return item_->flags; }
   uint64_t cas() const { return item_->cas(); }
   int64_t expires_at() const { return item_->expiry(); }
+  // Stored with a base64 key (meta "b"): return the key base64-encoded.
+  bool key_binary() const { return item_->key_binary; }
+  // Item::AllocSize() of this item (meta "me" size).
+  size_t alloc_size() const { return item_->alloc_size(); }
 
  private:
   friend class Store;
@@ -99,6 +103,69 @@ enum class DeltaResult {
                  // value"
   kOutOfMemory,  // "SERVER_ERROR out of memory"; only if the stripe's share is
                  // smaller than the new item (tiny or shrunk memory limit).
+  kExists,       // DeltaOptions::check_cas and the CAS differs.
+};
+
+enum class DeleteResult {
+  kDeleted,
+  kNotFound,
+  kExists,  // the item's CAS differs from the one the client gave
+};
+
+// Optional parts of Put, for the meta and binary protocols.
+struct PutOptions {
+  // meta ms with I and C: a CAS lower than the item's still stores, but the
+  // new item is marked stale and keeps the old expiry and win mark
+  // (memcached's CAS_STALE).
+  bool allow_stale = false;
+  // meta b: the key is returned base64-encoded.
+  bool key_binary = false;
+};
+
+// Optional parts of Delta, for the meta and binary protocols.
+struct DeltaOptions {
+  // Apply only if the item's CAS equals cas_in (else kExists).
+  bool check_cas = false;
+  uint64_t cas_in = 0;
+  // Give the new item this expiry instead of keeping the old one (meta T).
+  bool set_expiry = false;
+  int64_t expires_at = 0;
+};
+
+// What Delta did, besides its result.
+struct DeltaOutcome {
+  uint64_t value = 0;
+  uint64_t cas = 0;
+  int64_t expiry_before = 0;  // of the item the delta was applied to
+  int64_t expires_at = 0;     // of the new item
+};
+
+// What a meta lookup saw, read under the stripe lock.
+struct ItemMeta {
+  bool fetched = false;       // read before this command (meta h)
+  int64_t last_access = 0;    // last store or read before this command (l)
+  bool stale = false;         // marked stale by meta invalidation (X)
+  bool token_sent = false;    // a win was handed out before this command (Z)
+  bool won = false;           // this command wins the right to recache (W)
+  bool created = false;       // vivified by this command (N)
+  int64_t expiry_before = 0;  // before this command changed it
+};
+
+// The meta get's modifiers (mg N, R, T, u). Times are absolute.
+struct MetaGetOptions {
+  bool bump = true;         // false for mg u: no LRU bump, not marked fetched
+  bool set_expiry = false;  // T
+  int64_t expires_at = 0;
+  bool vivify = false;  // N: on a miss, link an empty item and win
+  int64_t vivify_expires_at = 0;
+  bool key_binary = false;  // of a vivified item
+  // R: win if no win was handed out yet and the item expires before this.
+  bool recache = false;
+  int64_t recache_below = 0;
+  // Token order matters in memcached: R judges the expiry T already set if
+  // T came first, and a vivified item keeps whichever of N and T came last.
+  bool recache_after_ttl = false;
+  bool vivify_after_ttl = true;
 };
 
 struct StoreOptions {
@@ -154,12 +221,33 @@ class Store {
   // expires_at is already past succeeds but leaves the key absent. On
   // success *cas_out (if non-null) gets the new CAS. Keys longer than
   // kMaxKeyLength are never stored (kNotStored); callers validate keys.
+  //
+  // append/prepend with a non-zero cas_in store only if it matches the
+  // item's CAS (kExists otherwise), as memcached does for meta and binary.
   StoreResult Put(StoreMode mode, absl::string_view key, uint32_t flags,
                   int64_t expires_at, absl::string_view value, uint64_t cas_in,
-                  int64_t now, uint64_t* cas_out = nullptr);
+                  int64_t now, uint64_t* cas_out = nullptr,
+                  const PutOptions& options = PutOptions());
 
   // Removes a live item; false if missing.
   bool Delete(absl::string_view key, int64_t now);
+  // Delete that, with check_cas, removes only an item whose CAS is cas_in.
+  DeleteResult DeleteIf(absl::string_view key, bool check_cas, uint64_t cas_in,
+                        int64_t now);
+  // meta md I: replaces the live item by a copy marked stale, with a new CAS,
+  // no win handed out yet, and (with set_expiry) a new expiry. The value and
+  // flags stay. kDeleted means marked.
+  DeleteResult Invalidate(absl::string_view key, bool check_cas,
+                          uint64_t cas_in, bool set_expiry, int64_t expires_at,
+                          int64_t now);
+
+  // meta mg: a lookup that reports the item's meta state and applies mg's
+  // modifiers atomically (exactly one client wins a recache). Empty ref on a
+  // miss that did not vivify.
+  ItemRef MetaGet(absl::string_view key, const MetaGetOptions& options,
+                  int64_t now, ItemMeta* meta);
+  // meta me: the live item and its meta state, changing nothing.
+  ItemRef Peek(absl::string_view key, int64_t now, ItemMeta* meta);
 
   // memcached incr/decr. The value must parse like memcached's safe_strtoull:
   // optional leading whitespace, optional sign, decimal digits that fit in 64
@@ -171,6 +259,10 @@ class Store {
   DeltaResult Delta(absl::string_view key, bool increment, uint64_t delta,
                     int64_t now, uint64_t* new_value,
                     uint64_t* cas_out = nullptr);
+  // Delta with a CAS check (kExists on mismatch) and an expiry update.
+  DeltaResult Delta(absl::string_view key, bool increment, uint64_t delta,
+                    const DeltaOptions& options, int64_t now,
+                    DeltaOutcome* outcome);
 
   // memcached flush_all. at_time <= now: every item stored before this call
   // becomes invalid at once. Otherwise items stored before at_time become
@@ -219,19 +311,21 @@ class Store {
   // the lock, build the new one outside, then link it if the key still maps
   // to the same item (else retry).
   StoreResult Concat(bool append, absl::string_view key,
-                     absl::string_view value, int64_t now, uint64_t* cas_out);
+                     absl::string_view value, uint64_t cas_in, int64_t now,
+                     uint64_t* cas_out);
   // Takes a reference on the live item for key (or returns null).
   internal::Item* Acquire(Stripe& stripe, absl::string_view key, uint64_t hash,
                           int64_t now);
   enum class SwapOutcome { kSwapped, kChanged, kOutOfMemory };
   // Links `replacement` in place of `expected` if that is still the live item
-  // for key (kChanged otherwise), giving it `expected`'s current expiry and a
-  // new CAS (stored to *cas_out). Always consumes the caller's reference on
-  // `replacement`.
+  // for key (kChanged otherwise), giving it `expected`'s current expiry (or
+  // *new_expiry if given) and a new CAS (stored to *cas_out). Always consumes
+  // the caller's reference on `replacement`.
   SwapOutcome SwapIfCurrent(Stripe& stripe, absl::string_view key,
                             uint64_t hash, internal::Item* expected,
                             internal::Item* replacement, int64_t now,
-                            uint64_t* cas_out);
+                            uint64_t* cas_out,
+                            const int64_t* new_expiry = nullptr);
   void MaybeGrow(Stripe& stripe, size_t bucket_count);
   size_t SweepStripe(Stripe& stripe, int64_t now, size_t max_items);
 

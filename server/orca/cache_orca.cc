@@ -1,3 +1,7 @@
+// CacheOrca: construction, the text protocol, and the helpers every
+// protocol shares. Meta is in cache_orca_meta.cc, binary in
+// cache_orca_binary.cc.
+
 #include "server/orca/cache_orca.h"
 
 #include <cstring>
@@ -10,23 +14,14 @@
 namespace memshard {
 namespace {
 
-constexpr int64_t kMaxRelativeExptime = 60 * 60 * 24 * 30;
-
 void Reply(const Request& request, absl::string_view line, OutputChain* out) {
   if (!request.noreply) out->Append(line);
 }
 
 }  // namespace
 
-int64_t AbsoluteExpiry(int64_t exptime, int64_t now) {
-  if (exptime == 0) return 0;
-  if (exptime < 0) return 1;  // long past: expired at once
-  if (exptime > kMaxRelativeExptime) return exptime;
-  return now + exptime;
-}
-
 CacheOrca::CacheOrca(ServerContext* context, WorkerMetrics* metrics)
-    : context_(context), store_(context->store), metrics_(metrics) {}
+    : context_(context), metrics_(metrics), handler_(context->store, metrics) {}
 
 CacheOrca::Outcome CacheOrca::Execute(const Request& request, int64_t now,
                                       OutputChain* out) {
@@ -86,12 +81,11 @@ void CacheOrca::Retrieve(const Request& request, int64_t now,
   const bool with_cas =
       request.command == Command::kGets || request.command == Command::kGats;
   const int64_t expires_at = touch ? AbsoluteExpiry(request.exptime, now) : 0;
-  uint64_t hits = 0;
   for (absl::string_view key : request.keys) {
-    cache::ItemRef item = touch ? store_->GetAndTouch(key, expires_at, now)
-                                : store_->Get(key, now);
+    // memcached counts gat/gats as touches only, not as gets.
+    cache::ItemRef item = touch ? handler_.GetAndTouch(key, expires_at, now)
+                                : handler_.Get(key, now);
     if (!item) continue;
-    ++hits;
     // "VALUE <key> <flags> <bytes>[ <cas>]\r\n"
     char header[64 + kMaxKeyLength];
     char* p = header;
@@ -115,15 +109,6 @@ void CacheOrca::Retrieve(const Request& request, int64_t now,
     out->AppendItem(std::move(item), bytes);
   }
   out->Append("END\r\n");
-  const uint64_t keys = request.keys.size();
-  if (touch) {
-    metrics_->Add(Counter::cmd_touch, keys);
-    metrics_->Add(Counter::touch_hits, hits);
-    metrics_->Add(Counter::touch_misses, keys - hits);
-  }
-  metrics_->Add(Counter::cmd_get, keys);
-  metrics_->Add(Counter::get_hits, hits);
-  metrics_->Add(Counter::get_misses, keys - hits);
 }
 
 void CacheOrca::Store(const Request& request, int64_t now, OutputChain* out) {
@@ -147,44 +132,38 @@ void CacheOrca::Store(const Request& request, int64_t now, OutputChain* out) {
     default:
       break;
   }
-  metrics_->Add(Counter::cmd_set);
-  cache::StoreResult result =
-      store_->Put(mode, request.keys[0], request.flags,
-                  AbsoluteExpiry(request.exptime, now), request.value,
-                  request.cas_unique, now);
-  const bool cas = mode == cache::StoreMode::kCas;
-  switch (result) {
+  const CacheHandler::StoreOutcome stored =
+      handler_.Store(mode, request.keys[0], request.flags,
+                     AbsoluteExpiry(request.exptime, now), request.value,
+                     request.cas_unique, now);
+  switch (stored.result) {
     case cache::StoreResult::kStored:
-      if (cas) metrics_->Add(Counter::cas_hits);
       Reply(request, "STORED\r\n", out);
       break;
     case cache::StoreResult::kNotStored:
       Reply(request, "NOT_STORED\r\n", out);
       break;
     case cache::StoreResult::kExists:
-      metrics_->Add(Counter::cas_badval);
       Reply(request, "EXISTS\r\n", out);
       break;
     case cache::StoreResult::kNotFound:
-      if (cas) metrics_->Add(Counter::cas_misses);
       Reply(request, "NOT_FOUND\r\n", out);
       break;
+    // Errors too honour noreply, as memcached's out_string() does.
     case cache::StoreResult::kTooLarge:
-      out->Append("SERVER_ERROR object too large for cache\r\n");
+      Reply(request, "SERVER_ERROR object too large for cache\r\n", out);
       break;
     case cache::StoreResult::kOutOfMemory:
-      out->Append("SERVER_ERROR out of memory storing object\r\n");
+      Reply(request, "SERVER_ERROR out of memory storing object\r\n", out);
       break;
   }
 }
 
 void CacheOrca::Delete(const Request& request, int64_t now, OutputChain* out) {
-  metrics_->Add(Counter::cmd_delete);
-  if (store_->Delete(request.keys[0], now)) {
-    metrics_->Add(Counter::delete_hits);
+  if (handler_.Delete(request.keys[0], /*check_cas=*/false, 0, now) ==
+      cache::DeleteResult::kDeleted) {
     Reply(request, "DELETED\r\n", out);
   } else {
-    metrics_->Add(Counter::delete_misses);
     Reply(request, "NOT_FOUND\r\n", out);
   }
 }
@@ -192,55 +171,50 @@ void CacheOrca::Delete(const Request& request, int64_t now, OutputChain* out) {
 void CacheOrca::Arithmetic(const Request& request, int64_t now,
                            OutputChain* out) {
   const bool incr = request.command == Command::kIncr;
-  uint64_t value = 0;
-  cache::DeltaResult result =
-      store_->Delta(request.keys[0], incr, request.delta, now, &value);
-  switch (result) {
+  cache::DeltaOutcome outcome;
+  switch (handler_.Delta(request.keys[0], incr, request.delta,
+                         cache::DeltaOptions(), now, &outcome)) {
     case cache::DeltaResult::kOk:
-      metrics_->Add(incr ? Counter::incr_hits : Counter::decr_hits);
-      if (!request.noreply) out->Append(absl::StrCat(value, "\r\n"));
+      if (!request.noreply) out->Append(absl::StrCat(outcome.value, "\r\n"));
       break;
     case cache::DeltaResult::kNotFound:
-      metrics_->Add(incr ? Counter::incr_misses : Counter::decr_misses);
+    case cache::DeltaResult::kExists:  // no CAS was given: cannot happen
       Reply(request, "NOT_FOUND\r\n", out);
       break;
     case cache::DeltaResult::kNonNumeric:
-      out->Append(
-          "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+      Reply(request,
+            "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+            out);
       break;
     case cache::DeltaResult::kOutOfMemory:
-      out->Append("SERVER_ERROR out of memory\r\n");
+      Reply(request, "SERVER_ERROR out of memory\r\n", out);
       break;
   }
 }
 
 void CacheOrca::Touch(const Request& request, int64_t now, OutputChain* out) {
-  metrics_->Add(Counter::cmd_touch);
-  if (store_->Touch(request.keys[0], AbsoluteExpiry(request.exptime, now),
-                    now)) {
-    metrics_->Add(Counter::touch_hits);
+  if (handler_.Touch(request.keys[0], AbsoluteExpiry(request.exptime, now),
+                     now)) {
     Reply(request, "TOUCHED\r\n", out);
   } else {
-    metrics_->Add(Counter::touch_misses);
     Reply(request, "NOT_FOUND\r\n", out);
   }
 }
 
 void CacheOrca::FlushAll(const Request& request, int64_t now,
                          OutputChain* out) {
-  metrics_->Add(Counter::cmd_flush);
-  int64_t at = request.delay > 0 ? AbsoluteExpiry(request.delay, now) : now;
-  store_->FlushAll(at, now);
+  handler_.FlushAll(request.delay, now);
   Reply(request, "OK\r\n", out);
 }
 
 void CacheOrca::CacheMemlimit(const Request& request, OutputChain* out) {
   // memcached refuses less than 8 MB.
   if (request.memlimit_mb < 8) {
-    out->Append("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n");
+    Reply(request, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n",
+          out);
     return;
   }
-  store_->SetMemoryLimit(request.memlimit_mb << 20);
+  handler_.store().SetMemoryLimit(request.memlimit_mb << 20);
   Reply(request, "OK\r\n", out);
 }
 

@@ -1,24 +1,29 @@
 #pragma once
 
-// CacheOrca: the orchestrator for --mode=cache. Turns one parsed request
-// into calls on the embedded store and composes one text reply.
+// CacheOrca: the orchestrator for --mode=cache. Turns one parsed request --
+// text, meta or binary -- into calls on the CacheHandler and composes the
+// one reply that protocol expects. The handler produces typed results; the
+// reply composition for each protocol lives in its own file
+// (cache_orca.cc: text, cache_orca_meta.cc: meta, cache_orca_binary.cc:
+// binary), so all three share one executor and one set of statistics.
 //
 // Thread-safety: one instance per worker, used only on that worker's thread
-// (it keeps no per-connection state, so one per worker is enough). The store
-// it calls is thread-safe.
+// (it keeps no per-connection state, so one per worker is enough; the one
+// piece of connection state a command may change, SASL authentication, is
+// passed in). The store it calls is thread-safe.
 
 #include <cstdint>
+#include <string>
 
 #include "metrics/worker_metrics.h"
+#include "server/orca/cache_handler.h"
 #include "server/output_chain.h"
+#include "server/protocol/binary_parser.h"
+#include "server/protocol/meta_parser.h"
 #include "server/protocol/request.h"
 #include "server/server_context.h"
 
 namespace memshard {
-
-// memcached's exptime to an absolute unix time (0 = never): up to 30 days is
-// relative to `now`, larger is absolute, negative is already expired.
-int64_t AbsoluteExpiry(int64_t exptime, int64_t now);
 
 class CacheOrca {
  public:
@@ -26,10 +31,31 @@ class CacheOrca {
 
   CacheOrca(ServerContext* context, WorkerMetrics* metrics);
 
-  // Executes `request` and appends its reply (if any) to `out`.
+  // Executes a text-protocol request and appends its reply (if any).
   Outcome Execute(const Request& request, int64_t now, OutputChain* out);
+  // Executes a meta command (mg, ms, md, ma, mn, me).
+  Outcome Execute(const MetaRequest& request, int64_t now, OutputChain* out);
+  // Executes a binary request. `*authenticated` is the connection's SASL
+  // state: SASL Auth sets it, checking ServerContext::sasl_auth. Access
+  // control (refusing other opcodes before authentication) is the
+  // connection's job.
+  Outcome Execute(const BinaryRequest& request, bool* authenticated,
+                  int64_t now, OutputChain* out);
+
+  // Appends a binary error response for `request` (whose opcode and opaque
+  // are set even when parsing failed).
+  static void AppendBinaryError(const BinaryRequest& request,
+                                BinaryStatus status, OutputChain* out);
+
+  const ServerContext& context() const { return *context_; }
+
+  // Worker-scoped scratch requests: a connection parses into these and
+  // executes before parsing the next, so one per worker is enough.
+  MetaRequest& meta_request() { return meta_request_; }
+  BinaryRequest& binary_request() { return binary_request_; }
 
  private:
+  // Text.
   void Retrieve(const Request& request, int64_t now, OutputChain* out);
   void Store(const Request& request, int64_t now, OutputChain* out);
   void Delete(const Request& request, int64_t now, OutputChain* out);
@@ -38,9 +64,34 @@ class CacheOrca {
   void FlushAll(const Request& request, int64_t now, OutputChain* out);
   void CacheMemlimit(const Request& request, OutputChain* out);
 
+  // Meta.
+  void MetaGet(const MetaRequest& request, int64_t now, OutputChain* out);
+  void MetaSet(const MetaRequest& request, int64_t now, OutputChain* out);
+  void MetaDelete(const MetaRequest& request, int64_t now, OutputChain* out);
+  void MetaArithmetic(const MetaRequest& request, int64_t now,
+                      OutputChain* out);
+  void MetaDebug(const MetaRequest& request, int64_t now, OutputChain* out);
+  // " k<key>" (base64 and " b" when `binary`) for reply lines.
+  void AppendMetaKey(absl::string_view key, bool binary);
+
+  // Binary.
+  void BinaryGet(const BinaryRequest& request, int64_t now, OutputChain* out);
+  void BinaryStore(const BinaryRequest& request, int64_t now, OutputChain* out);
+  void BinaryDelete(const BinaryRequest& request, int64_t now,
+                    OutputChain* out);
+  void BinaryArithmetic(const BinaryRequest& request, int64_t now,
+                        OutputChain* out);
+  void BinaryStat(const BinaryRequest& request, OutputChain* out);
+  void BinarySaslAuth(const BinaryRequest& request, bool* authenticated,
+                      OutputChain* out);
+
   ServerContext* const context_;
-  cache::Store* const store_;
   WorkerMetrics* const metrics_;
+  CacheHandler handler_;
+  MetaRequest meta_request_;
+  BinaryRequest binary_request_;
+  // Reply line being composed (reused, so composing does not allocate).
+  std::string line_;
 };
 
 }  // namespace memshard
