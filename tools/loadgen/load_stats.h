@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "tools/loadgen/latency_histogram.h"
+#include "metrics/latency_histogram.h"
 
 namespace memshard {
 namespace loadgen {
