@@ -79,7 +79,7 @@ void EventLoop::CancelTimer(TimerId id) { timers_.erase(id); }
 
 void EventLoop::Post(absl::AnyInvocable<void()> task) {
   {
-    absl::MutexLock lock(&post_mu_);
+    std::lock_guard<std::mutex> lock(post_mu_);
     posted_.push_back(std::move(task));
   }
   Wake();
@@ -165,7 +165,7 @@ void EventLoop::RunOnce() {
 
 void EventLoop::RunPosted() {
   {
-    absl::MutexLock lock(&post_mu_);
+    std::lock_guard<std::mutex> lock(post_mu_);
     running_tasks_.swap(posted_);
   }
   for (auto& task : running_tasks_) task();

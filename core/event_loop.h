@@ -15,14 +15,13 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <queue>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace memshard {
@@ -119,8 +118,11 @@ class EventLoop {
   std::vector<std::unique_ptr<Deletable>> deferred_;
 
   std::atomic<bool> stop_requested_{false};
-  absl::Mutex post_mu_;
-  std::vector<absl::AnyInvocable<void()>> posted_ ABSL_GUARDED_BY(post_mu_);
+  // std::mutex, not absl::Mutex: Debian's libabsl is not built for
+  // ThreadSanitizer, which then cannot see absl::Mutex order anything and
+  // reports every Post() as a race (--config=tsan).
+  std::mutex post_mu_;
+  std::vector<absl::AnyInvocable<void()>> posted_;  // guarded by post_mu_
   std::vector<absl::AnyInvocable<void()>> running_tasks_;  // owner only
 };
 

@@ -37,6 +37,8 @@ DEFINE_int32(max_connections, 4096,
 DEFINE_int32(idle_timeout, 0,
              "Close connections idle this many seconds (0: never)");
 DEFINE_uint64(memory_limit_mb, 64, "Memory budget of the embedded cache");
+DEFINE_bool(expiry_sweep, true,
+            "Reclaim expired items in the background (memcached: lru_crawler)");
 DEFINE_uint64(max_item_size, 1024 * 1024,
               "Largest value accepted, in bytes (up to 128 MiB)");
 DEFINE_int32(backlog, 1024, "listen(2) backlog per socket");
@@ -118,6 +120,7 @@ int main(int argc, char** argv) {
   options.idle_timeout = absl::Seconds(FLAGS_idle_timeout);
   if (FLAGS_memory_limit_mb < 1) return Fail("--memory_limit_mb must be > 0");
   options.memory_limit_mb = FLAGS_memory_limit_mb;
+  options.expiry_sweep = FLAGS_expiry_sweep;
   if (FLAGS_max_item_size < 1024 || FLAGS_max_item_size > (128u << 20)) {
     return Fail("--max_item_size must be between 1 KiB and 128 MiB");
   }

@@ -4,13 +4,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/blocking_counter.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "core/socket.h"
 #include "glog/logging.h"
@@ -192,9 +193,11 @@ absl::Status Server::Start() {
     slot.worker->Start([this, &slot, &ready] {
       slot.table =
           std::make_unique<ConnectionTable>(slot.worker.get(), &context_);
-      slot.sweeper = std::make_unique<ExpirySweeper>(
-          &slot.worker->loop(), store_.get(), slot.worker->index(),
-          context_.workers);
+      if (context_.options.expiry_sweep) {
+        slot.sweeper = std::make_unique<ExpirySweeper>(
+            &slot.worker->loop(), store_.get(), slot.worker->index(),
+            context_.workers);
+      }
       for (int fd : slot.tcp_fds) {
         slot.listeners.push_back(std::make_unique<Listener>(
             fd, /*tcp=*/true, /*shared=*/false, slot.table.get()));
@@ -226,6 +229,7 @@ absl::Status Server::Start() {
 void Server::Stop() {
   if (bound_ && !started_) {
     // Bound, never started (e.g. dropping privileges failed).
+    admin_.reset();
     for (Slot& slot : slots_) {
       for (int fd : slot.tcp_fds) close(fd);
     }
@@ -313,29 +317,27 @@ absl::Status Server::Reload(absl::Duration timeout) {
   }
   if (!started_) return status;
   // Shared with the posted tasks, which may outlive a timed-out wait.
+  // std::mutex for ThreadSanitizer's sake (see core/event_loop.h).
   struct Countdown {
-    absl::Mutex mu;
-    int left ABSL_GUARDED_BY(mu);
+    std::mutex mu;
+    std::condition_variable done;
+    int left = 0;
   };
   auto countdown = std::make_shared<Countdown>();
-  {
-    absl::MutexLock lock(&countdown->mu);
-    countdown->left = static_cast<int>(slots_.size());
-  }
+  countdown->left = static_cast<int>(slots_.size());
   for (Slot& slot : slots_) {
     Slot* s = &slot;
     // Copied: a hook added later must not race this reload.
     slot.worker->Post([s, countdown, hooks = worker_reload_hooks_] {
       for (const WorkerReloadHook& hook : hooks) hook(*s->table);
-      absl::MutexLock lock(&countdown->mu);
-      --countdown->left;
+      std::lock_guard<std::mutex> lock(countdown->mu);
+      if (--countdown->left == 0) countdown->done.notify_all();
     });
   }
-  absl::MutexLock lock(&countdown->mu);
-  auto all_done = [&countdown]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(countdown->mu) {
-    return countdown->left == 0;
-  };
-  if (!countdown->mu.AwaitWithTimeout(absl::Condition(&all_done), timeout)) {
+  std::unique_lock<std::mutex> lock(countdown->mu);
+  if (!countdown->done.wait_for(
+          lock, absl::ToChronoNanoseconds(timeout),
+          [&countdown] { return countdown->left == 0; })) {
     return absl::DeadlineExceededError(
         absl::StrCat(countdown->left,
                      " worker(s) did not apply the reload "

@@ -38,6 +38,9 @@ struct ServerOptions {
   std::string sasl_password_file;
 
   uint64_t memory_limit_mb = 64;
+  // Reclaim expired items in the background (like memcached's LRU crawler;
+  // off: only lazily, on access and eviction).
+  bool expiry_sweep = true;
   uint64_t max_item_size = 1024 * 1024;
 
   // Admin HTTP endpoint (/metrics, /healthz) on 127.0.0.1: 0 disables it,

@@ -8,6 +8,9 @@ constexpr int64_t kMaxRelativeExptime = 60 * 60 * 24 * 30;
 }  // namespace
 
 int64_t AbsoluteExpiry(int64_t exptime, int64_t now) {
+  // memcached keeps exptime in a 32-bit signed int: 99999999999 wraps to a
+  // negative number and so means "already expired". Match it.
+  exptime = static_cast<int32_t>(static_cast<uint32_t>(exptime));
   if (exptime == 0) return 0;
   if (exptime < 0) return 1;  // long past: expired at once
   if (exptime > kMaxRelativeExptime) return exptime;
@@ -129,7 +132,8 @@ bool CacheHandler::Touch(absl::string_view key, int64_t expires_at,
 
 void CacheHandler::FlushAll(int64_t delay, int64_t now) {
   metrics_->Add(Counter::cmd_flush);
-  store_->FlushAll(delay > 0 ? AbsoluteExpiry(delay, now) : now, now);
+  // memcached flushes at realtime(delay) - 1, so `flush_all 1` is at once.
+  store_->FlushAll(delay > 0 ? AbsoluteExpiry(delay, now) - 1 : now, now);
 }
 
 }  // namespace memshard
