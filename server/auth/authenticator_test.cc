@@ -64,17 +64,23 @@ TEST(ConstantTimeEqualsTest, ComparesWholeStrings) {
 }
 
 TEST(SaslPlainTest, Parses) {
+  // The views point into the message: keep each one alive while used.
   absl::string_view user, password;
-  EXPECT_TRUE(ParseSaslPlain(std::string("\0u\0p", 4), &user, &password));
+  const std::string plain("\0u\0p", 4);
+  EXPECT_TRUE(ParseSaslPlain(plain, &user, &password));
   EXPECT_EQ(user, "u");
   EXPECT_EQ(password, "p");
-  EXPECT_TRUE(ParseSaslPlain(std::string("authz\0u\0", 8), &user, &password));
+  const std::string with_authzid("authz\0u\0", 8);
+  EXPECT_TRUE(ParseSaslPlain(with_authzid, &user, &password));
   EXPECT_EQ(user, "u");
   EXPECT_EQ(password, "");
   EXPECT_FALSE(ParseSaslPlain("u p", &user, &password));
-  EXPECT_FALSE(ParseSaslPlain(std::string("\0u", 2), &user, &password));
-  EXPECT_FALSE(ParseSaslPlain(std::string("\0\0p", 3), &user, &password));
-  EXPECT_FALSE(ParseSaslPlain(std::string("\0u\0p\0", 5), &user, &password));
+  const std::string no_password("\0u", 2);
+  EXPECT_FALSE(ParseSaslPlain(no_password, &user, &password));
+  const std::string no_user("\0\0p", 3);
+  EXPECT_FALSE(ParseSaslPlain(no_user, &user, &password));
+  const std::string three_nuls("\0u\0p\0", 5);
+  EXPECT_FALSE(ParseSaslPlain(three_nuls, &user, &password));
 }
 
 }  // namespace
