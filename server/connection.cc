@@ -236,7 +236,10 @@ bool Connection::ProcessText(absl::string_view in) {
       table_->metrics().Add(Counter::protocol_errors);
       // Bytes to swallow mean a value over --max_item_size, which memcached
       // counts as store_too_large.
-      if (result.swallow > 0) table_->metrics().Add(Counter::store_too_large);
+      if (result.swallow > 0) {
+        table_->metrics().Add(Counter::store_too_large);
+        table_->orca().OnRefusedStore(request, table_->unix_now());
+      }
       AppendError("SERVER_ERROR ", result.message, request.noreply);
       swallow_ = result.swallow;
       break;

@@ -111,6 +111,12 @@ void CacheOrca::Retrieve(const Request& request, int64_t now,
   out->Append("END\r\n");
 }
 
+void CacheOrca::OnRefusedStore(const Request& request, int64_t now) {
+  if (request.command == Command::kSet && !request.keys.empty()) {
+    handler_.store().Delete(request.keys[0], now);
+  }
+}
+
 void CacheOrca::Store(const Request& request, int64_t now, OutputChain* out) {
   cache::StoreMode mode = cache::StoreMode::kSet;
   switch (request.command) {

@@ -49,6 +49,10 @@ class CacheOrca {
 
   const ServerContext& context() const { return *context_; }
 
+  // A text `set` refused before its data block (value over the item size
+  // limit) still removes the key's old value, as memcached does.
+  void OnRefusedStore(const Request& request, int64_t now);
+
   // Worker-scoped scratch requests: a connection parses into these and
   // executes before parsing the next, so one per worker is enough.
   MetaRequest& meta_request() { return meta_request_; }
