@@ -20,7 +20,7 @@ build_packages=(bazel-bootstrap g++ pkg-config libabsl-dev libgflags-dev
 # Real peers the tests start: memcached as reference/backend, its tools and
 # clients.
 test_packages=(memcached libmemcached-tools python3-pymemcache netcat-openbsd
-  procps prometheus libmemcached-dev systemd nodejs npm libsasl2-modules)
+  procps prometheus libmemcached-dev systemd libsasl2-modules)
 
 wanted=("${build_packages[@]}")
 [ "$mode" = test ] && wanted+=("${test_packages[@]}")
@@ -30,6 +30,11 @@ for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
     missing+=("$p")
 done
+# memjs (a test client) needs node and npm; machines that already have them
+# from elsewhere must not get Debian's, which would conflict.
+if [ "$mode" = test ] && ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
