@@ -58,7 +58,15 @@ Connection::Connection(int fd, ConnectionTable* table)
       fd_(fd),
       last_active_(table->loop().now()),
       input_(&table->pool()),
-      output_(&table->pool()) {}
+      output_(&table->pool()) {
+  if (table->proxy() != nullptr) {
+    // The fd as affinity: this connection's requests to a backend share
+    // one backend connection, so they stay in order.
+    ProxySession::Listener* listener = this;
+    session_ = std::make_unique<ProxySession>(
+        table->proxy(), &output_, listener, static_cast<uint32_t>(fd));
+  }
+}
 
 Connection::~Connection() {
   DCHECK(state_ == State::kClosed) << "connection destroyed while open";
@@ -128,6 +136,7 @@ void Connection::Drive() {
 
 // Reads one buffer's worth. Returns false to wait for the next event.
 bool Connection::StepRead() {
+  if (session_blocked_) return false;  // OnProxyReplies() resumes
   if (!readable_) {
     if (peer_closed_) state_ = State::kClosing;
     return peer_closed_;
@@ -178,6 +187,10 @@ void Connection::StepProcess() {
       more_requests_ = !input_.empty();
       break;
     }
+    if (session_ != nullptr && !input_.empty() && !session_->CanAccept()) {
+      session_blocked_ = true;
+      break;
+    }
     if (!ProcessOne()) break;
     --budget_;
   }
@@ -210,8 +223,20 @@ bool Connection::ProcessText(absl::string_view in) {
       ParseText(in, table_->parser_options(), &consumed, &request);
   switch (result.status) {
     case ParseStatus::kOk: {
-      CacheOrca::Outcome outcome =
-          table_->orca().Execute(request, table_->unix_now(), &output_);
+      CacheOrca::Outcome outcome = CacheOrca::Outcome::kContinue;
+      if (session_ != nullptr) {
+        const ProxySession::Outcome o =
+            session_->Execute(request, table_->unix_now());
+        if (o == ProxySession::Outcome::kWaitIdle) {
+          session_blocked_ = true;
+          return false;
+        }
+        if (o == ProxySession::Outcome::kClose) {
+          outcome = CacheOrca::Outcome::kClose;
+        }
+      } else {
+        outcome = table_->orca().Execute(request, table_->unix_now(), &output_);
+      }
       RecordRequestLatency(table_->metrics(), request.command,
                            table_->loop().now());
       input_.Consume(consumed);
@@ -225,14 +250,17 @@ bool Connection::ProcessText(absl::string_view in) {
       if (result.need > input_.capacity()) input_.Reserve(result.need);
       return false;
     case ParseStatus::kError:
+      if (WaitForSession()) return false;
       table_->metrics().Add(Counter::protocol_errors);
       if (!request.noreply) output_.Append("ERROR\r\n");
       break;
     case ParseStatus::kClientError:
+      if (WaitForSession()) return false;
       table_->metrics().Add(Counter::protocol_errors);
       AppendError("CLIENT_ERROR ", result.message, request.noreply);
       break;
     case ParseStatus::kServerError:
+      if (WaitForSession()) return false;
       table_->metrics().Add(Counter::protocol_errors);
       // Bytes to swallow mean a value over --max_item_size, which memcached
       // counts as store_too_large.
@@ -244,6 +272,7 @@ bool Connection::ProcessText(absl::string_view in) {
       swallow_ = result.swallow;
       break;
     case ParseStatus::kClose:
+      if (WaitForSession()) return false;
       table_->metrics().Add(Counter::protocol_errors);
       if (!result.message.empty()) {
         output_.Append(result.message);
@@ -263,7 +292,16 @@ bool Connection::ProcessMeta(absl::string_view in) {
       ParseMeta(in, table_->parser_options(), &consumed, &request);
   switch (result.status) {
     case ParseStatus::kOk: {
-      table_->orca().Execute(request, table_->unix_now(), &output_);
+      if (session_ != nullptr) {
+        if (session_->Execute(request, in.substr(0, consumed),
+                              table_->unix_now()) ==
+            ProxySession::Outcome::kWaitIdle) {
+          session_blocked_ = true;
+          return false;
+        }
+      } else {
+        table_->orca().Execute(request, table_->unix_now(), &output_);
+      }
       RecordRequestLatency(table_->metrics(), LatencyFamily::kMeta,
                            table_->loop().now());
       input_.Consume(consumed);
@@ -273,11 +311,13 @@ bool Connection::ProcessMeta(absl::string_view in) {
       if (result.need > input_.capacity()) input_.Reserve(result.need);
       return false;
     case ParseStatus::kError:
+      if (WaitForSession()) return false;
       table_->metrics().Add(Counter::protocol_errors);
       output_.Append("ERROR\r\n");
       break;
     case ParseStatus::kClientError:
     case ParseStatus::kServerError:
+      if (WaitForSession()) return false;
       // Meta errors are always answered (q hides only nominal replies); an
       // ms refused before its data block also discards the block.
       table_->metrics().Add(Counter::protocol_errors);
@@ -287,6 +327,7 @@ bool Connection::ProcessMeta(absl::string_view in) {
       swallow_ = result.swallow;
       break;
     case ParseStatus::kClose:
+      if (WaitForSession()) return false;
       table_->metrics().Add(Counter::protocol_errors);
       close_after_write_ = true;
       return false;
@@ -305,6 +346,7 @@ bool Connection::ProcessBinary(absl::string_view in) {
   switch (result.status) {
     case BinaryParseStatus::kOk: {
       if (!authenticated_ && !AllowedBeforeAuthentication(request.op)) {
+        if (WaitForSession()) return false;
         // memcached answers and closes.
         table_->metrics().Add(Counter::protocol_errors);
         CacheOrca::AppendBinaryError(request, BinaryStatus::kAuthError,
@@ -313,8 +355,21 @@ bool Connection::ProcessBinary(absl::string_view in) {
         close_after_write_ = true;
         return false;
       }
-      const CacheOrca::Outcome outcome = table_->orca().Execute(
-          request, &authenticated_, table_->unix_now(), &output_);
+      CacheOrca::Outcome outcome = CacheOrca::Outcome::kContinue;
+      if (session_ != nullptr) {
+        const ProxySession::Outcome o =
+            session_->Execute(request, &authenticated_, table_->unix_now());
+        if (o == ProxySession::Outcome::kWaitIdle) {
+          session_blocked_ = true;
+          return false;
+        }
+        if (o == ProxySession::Outcome::kClose) {
+          outcome = CacheOrca::Outcome::kClose;
+        }
+      } else {
+        outcome = table_->orca().Execute(request, &authenticated_,
+                                         table_->unix_now(), &output_);
+      }
       RecordRequestLatency(table_->metrics(), BinaryLatencyFamily(request),
                            table_->loop().now());
       // Only now: consuming may return the buffer `request` points into.
@@ -329,6 +384,7 @@ bool Connection::ProcessBinary(absl::string_view in) {
       if (result.need > input_.capacity()) input_.Reserve(result.need);
       return false;
     case BinaryParseStatus::kError:
+      if (WaitForSession()) return false;
       table_->metrics().Add(Counter::protocol_errors);
       CacheOrca::AppendBinaryError(request, result.error, &output_);
       input_.Consume(consumed);
@@ -339,6 +395,7 @@ bool Connection::ProcessBinary(absl::string_view in) {
       }
       return true;
     case BinaryParseStatus::kClose:
+      if (WaitForSession()) return false;
       // Bad magic: framing is lost, nothing sensible to answer.
       table_->metrics().Add(Counter::protocol_errors);
       close_after_write_ = true;
@@ -399,11 +456,23 @@ bool Connection::StepWrite() {
       return false;
     }
   }
+  // Replies still due from backends: no closing or lingering before they
+  // are written, and no reading while the session cannot take more.
+  // OnProxyReplies() drives us again.
+  const bool replies_due = session_ != nullptr && session_->pending() > 0;
   if (close_after_write_) {
+    if (replies_due) return false;
     state_ = State::kClosing;
     return true;
   }
-  if (draining_ && !more_requests_) return StepLinger();
+  if (session_blocked_) {
+    state_ = State::kReading;
+    return false;
+  }
+  if (draining_ && !more_requests_) {
+    if (replies_due) return false;
+    return StepLinger();
+  }
   if (more_requests_ || readable_) {
     state_ = more_requests_ ? State::kProcessing : State::kReading;
     if (budget_ > 0) return true;
@@ -411,6 +480,7 @@ bool Connection::StepWrite() {
     return false;
   }
   if (peer_closed_) {
+    if (replies_due) return false;
     // Whatever is left is a request that can never complete.
     state_ = State::kClosing;
     return true;
@@ -419,7 +489,30 @@ bool Connection::StepWrite() {
   return false;
 }
 
+bool Connection::WaitForSession() {
+  if (session_ == nullptr || session_->pending() == 0) return false;
+  session_blocked_ = true;
+  return true;
+}
+
+void Connection::OnProxyReplies() {
+  if (state_ == State::kClosing || state_ == State::kClosed) return;
+  // Whatever stopped processing may be over: StepProcess checks again.
+  if (session_blocked_) {
+    session_blocked_ = false;
+    more_requests_ = !input_.empty();
+  }
+  // At rest a connection is reading (idle) or writing (blocked on EPOLLOUT,
+  // or waiting for replies before closing); either way, write now.
+  state_ = State::kWriting;
+  budget_ = ConnectionTable::kRequestBudget;
+  Drive();
+  PublishState();
+}
+
 void Connection::StepClose() {
+  // Replies still due are dropped, while the backend pool still exists.
+  session_.reset();
   table_->loop().Remove(fd_);
   close(fd_);
   fd_ = -1;

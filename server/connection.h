@@ -18,18 +18,26 @@
 // worker's pool only while they have bytes.
 
 #include <cstdint>
+#include <memory>
 
 #include "absl/time/time.h"
 #include "core/event_loop.h"
 #include "core/input_buffer.h"
 #include "server/admin/connection_directory.h"
+#include "server/orca/proxy_orca.h"
 #include "server/output_chain.h"
 
 namespace memshard {
 
 class ConnectionTable;
 
-class Connection : public EventHandler, public Deletable {
+// In --mode=proxy and l1l2 a request's reply may come later, from a
+// backend (ProxySession): replies still go out in request order, reading
+// pauses while the session cannot take more, and the connection neither
+// closes nor lingers while replies are due.
+class Connection : public EventHandler,
+                   public Deletable,
+                   private ProxySession::Listener {
  public:
   Connection(int fd, ConnectionTable* table);
   ~Connection() override;
@@ -92,6 +100,11 @@ class Connection : public EventHandler, public Deletable {
                    bool noreply);
   // Copies state and last activity into `record` (for other threads).
   void PublishState();
+  // Proxy: backend replies were written to output_ (from the event loop).
+  void OnProxyReplies() override;
+  // Proxy: true (and processing pauses) if replies are still due, so a
+  // reply composed here would overtake them.
+  bool WaitForSession();
 
   ConnectionTable* const table_;
   int fd_;
@@ -113,6 +126,11 @@ class Connection : public EventHandler, public Deletable {
   absl::Time last_active_;
   InputBuffer input_;
   OutputChain output_;
+  // --mode=proxy|l1l2 only; released when the connection closes.
+  std::unique_ptr<ProxySession> session_;
+  // Processing paused until the session writes replies (it could not take
+  // the next request yet); reading pauses too (back-pressure).
+  bool session_blocked_ = false;
 };
 
 }  // namespace memshard

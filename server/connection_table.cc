@@ -31,6 +31,9 @@ ConnectionTable::ConnectionTable(Worker* worker, ServerContext* context)
       metrics_(&context->metrics->worker(worker->index())),
       orca_(context, metrics_) {
   parser_options_.max_value_size = context->options.max_item_size;
+  if (context->options.mode != ServerOptions::Mode::kCache) {
+    proxy_ = std::make_unique<ProxyOrca>(context, worker, metrics_, &orca_);
+  }
   if (context->options.idle_timeout > absl::ZeroDuration()) ArmIdleSweep();
   // Pool and loop numbers, copied out for `stats workers` and /metrics.
   loop().AddEpochHook([this] { PublishWorkerRuntime(pool(), *metrics_); });

@@ -12,12 +12,14 @@
 // idle timeout sweep only looks at the front.
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "core/worker.h"
 #include "metrics/worker_metrics.h"
 #include "server/orca/cache_orca.h"
+#include "server/orca/proxy_orca.h"
 #include "server/protocol/request.h"
 #include "server/protocol/text_parser.h"
 #include "server/server_context.h"
@@ -66,6 +68,8 @@ class ConnectionTable {
   // executed before the next one is parsed, so one is enough).
   Request& scratch_request() { return request_; }
   CacheOrca& orca() { return orca_; }
+  // --mode=proxy|l1l2: the backend orchestrator; null in cache mode.
+  ProxyOrca* proxy() { return proxy_.get(); }
   int64_t unix_now() const;
 
  private:
@@ -84,6 +88,7 @@ class ConnectionTable {
   TextParserOptions parser_options_;
   Request request_;
   CacheOrca orca_;
+  std::unique_ptr<ProxyOrca> proxy_;
   // Least recently active first.
   Connection* idle_head_ = nullptr;
   Connection* idle_tail_ = nullptr;

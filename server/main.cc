@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -52,6 +53,40 @@ DEFINE_int32(admin_port, 11299,
              "(0: off; -1: the kernel picks one, see --admin_port_file)");
 DEFINE_string(admin_port_file, "",
               "Write the bound admin port to this file once it serves");
+
+// Orchestration and backends (see README "Proxy and L1/L2 modes").
+DEFINE_string(mode, "cache",
+              "cache: the embedded cache only; proxy: every request goes to "
+              "--backends; l1l2: the embedded cache as L1 in front of "
+              "--backends as L2");
+DEFINE_string(backends, "",
+              "Backend memcached servers: host:port[:weight] or "
+              "/unix/path[:weight], comma-separated; placed with "
+              "libmemcached's weighted ketama (MD5)");
+DEFINE_int32(backend_connections, 1,
+             "Connections per worker per backend (pipelined)");
+DEFINE_string(backend_protocol, "meta",
+              "meta (memcached >= 1.6, memshard: reports TTLs for L1 fills) "
+              "or text (older servers)");
+DEFINE_int32(backend_connect_timeout_ms, 500, "Backend connect timeout");
+DEFINE_int32(backend_timeout_ms, 1000,
+             "Backend request timeout; later requests to that backend fail "
+             "and its connection is reset");
+DEFINE_string(backend_failure, "error",
+              "error: keys on a dead backend get SERVER_ERROR; eject: a "
+              "backend failing --backend_failure_limit times in a row leaves "
+              "the ring until it answers a probe");
+DEFINE_int32(backend_failure_limit, 3,
+             "Consecutive failures that eject a backend (--backend_failure="
+             "eject)");
+DEFINE_int32(backend_retry_ms, 1000,
+             "Probe interval of an ejected backend; longest reconnect "
+             "backoff");
+DEFINE_int32(backend_max_in_flight, 4096,
+             "Requests in flight per backend connection; more get an error");
+DEFINE_string(l1_fill, "read",
+              "l1l2: read (L2 read hits fill L1 with L2's remaining TTL) or "
+              "write_only (only writes refresh L1, by replace)");
 
 // Operations (see README "Operating memshard").
 DEFINE_double(shutdown_grace, 10,
@@ -133,6 +168,69 @@ int main(int argc, char** argv) {
   }
   options.admin_port = FLAGS_admin_port;
   options.admin_port_file = FLAGS_admin_port_file;
+
+  if (FLAGS_mode == "cache") {
+    options.mode = memshard::ServerOptions::Mode::kCache;
+  } else if (FLAGS_mode == "proxy") {
+    options.mode = memshard::ServerOptions::Mode::kProxy;
+  } else if (FLAGS_mode == "l1l2") {
+    options.mode = memshard::ServerOptions::Mode::kL1L2;
+  } else {
+    return Fail("--mode must be cache, proxy or l1l2");
+  }
+  if (FLAGS_l1_fill == "read") {
+    options.l1_fill = memshard::ServerOptions::L1Fill::kRead;
+  } else if (FLAGS_l1_fill == "write_only") {
+    options.l1_fill = memshard::ServerOptions::L1Fill::kWriteOnly;
+  } else {
+    return Fail("--l1_fill must be read or write_only");
+  }
+  {
+    memshard::backend::BackendOptions& b = options.backend;
+    if (!FLAGS_backends.empty()) {
+      auto backends = memshard::backend::ParseBackendList(FLAGS_backends);
+      if (!backends.ok()) return Fail(std::string(backends.status().message()));
+      b.backends = *std::move(backends);
+    }
+    if (options.mode != memshard::ServerOptions::Mode::kCache &&
+        b.backends.empty()) {
+      return Fail("--mode=" + FLAGS_mode + " needs --backends");
+    }
+    if (FLAGS_backend_connections < 1 || FLAGS_backend_connections > 64) {
+      return Fail("--backend_connections must be between 1 and 64");
+    }
+    b.connections = FLAGS_backend_connections;
+    if (FLAGS_backend_protocol == "meta") {
+      b.protocol = memshard::backend::BackendProtocol::kMeta;
+    } else if (FLAGS_backend_protocol == "text") {
+      b.protocol = memshard::backend::BackendProtocol::kText;
+    } else {
+      return Fail("--backend_protocol must be meta or text");
+    }
+    if (FLAGS_backend_connect_timeout_ms < 1 || FLAGS_backend_timeout_ms < 1 ||
+        FLAGS_backend_retry_ms < 1) {
+      return Fail("backend timeouts must be at least 1 ms");
+    }
+    b.connect_timeout = absl::Milliseconds(FLAGS_backend_connect_timeout_ms);
+    b.timeout = absl::Milliseconds(FLAGS_backend_timeout_ms);
+    b.retry_interval = absl::Milliseconds(FLAGS_backend_retry_ms);
+    b.min_backoff = std::min(b.min_backoff, b.retry_interval);
+    if (FLAGS_backend_failure == "error") {
+      b.failure = memshard::backend::FailurePolicy::kError;
+    } else if (FLAGS_backend_failure == "eject") {
+      b.failure = memshard::backend::FailurePolicy::kEject;
+    } else {
+      return Fail("--backend_failure must be error or eject");
+    }
+    if (FLAGS_backend_failure_limit < 1) {
+      return Fail("--backend_failure_limit must be >= 1");
+    }
+    b.failure_limit = FLAGS_backend_failure_limit;
+    if (FLAGS_backend_max_in_flight < 1) {
+      return Fail("--backend_max_in_flight must be >= 1");
+    }
+    b.max_in_flight = static_cast<size_t>(FLAGS_backend_max_in_flight);
+  }
 
   memshard::SupervisorOptions lifecycle;
   if (!(FLAGS_shutdown_grace >= 0 && FLAGS_shutdown_grace <= 86400)) {

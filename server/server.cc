@@ -137,6 +137,8 @@ absl::Status Server::Bind() {
   context_.start_time = absl::Now();
   absl::Status credentials = LoadCredentials();
   if (!credentials.ok()) return credentials;
+  absl::Status backends = SetUpBackends();
+  if (!backends.ok()) return backends;
   context_.connections.clear();
   for (int i = 0; i < workers; ++i) {
     context_.connections.push_back(std::make_unique<ConnectionDirectory>());
@@ -155,6 +157,24 @@ absl::Status Server::Bind() {
     return bound;
   }
   bound_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status Server::SetUpBackends() {
+  const ServerOptions& o = context_.options;
+  if (o.mode == ServerOptions::Mode::kCache) return absl::OkStatus();
+  if (o.backend.backends.empty()) {
+    return absl::InvalidArgumentError(
+        "--mode=proxy and --mode=l1l2 need --backends");
+  }
+  // Resolved once here, so a bad name fails start-up rather than a worker.
+  absl::StatusOr<std::vector<backend::ResolvedAddress>> resolved =
+      backend::ResolveBackends(o.backend.backends);
+  if (!resolved.ok()) return resolved.status();
+  context_.backend_addresses = *std::move(resolved);
+  backend_stats_ = std::make_unique<backend::BackendStatsRegistry>(
+      context_.workers, static_cast<int>(o.backend.backends.size()));
+  context_.backend_stats = backend_stats_.get();
   return absl::OkStatus();
 }
 

@@ -104,6 +104,8 @@ class Server {
   // Loads --auth_file / --sasl_password_file into context_ and registers
   // their SIGHUP reloads.
   absl::Status LoadCredentials();
+  // --mode=proxy|l1l2: resolves the backends and makes their statistics.
+  absl::Status SetUpBackends();
 
   ServerContext context_;
   // Behind context_.ascii_auth and context_.sasl_auth; null when off.
@@ -111,6 +113,8 @@ class Server {
   std::unique_ptr<Authenticator> sasl_auth_;
   std::unique_ptr<cache::Store> store_;
   std::unique_ptr<MetricsRegistry> metrics_;
+  // Behind context_.backend_stats (--mode=proxy|l1l2); null in cache mode.
+  std::unique_ptr<backend::BackendStatsRegistry> backend_stats_;
   std::vector<Slot> slots_;
   // The admin HTTP endpoint; null when --admin_port=0.
   std::unique_ptr<AdminHttpServer> admin_;

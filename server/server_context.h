@@ -16,6 +16,8 @@
 #include "absl/time/time.h"
 #include "metrics/worker_metrics.h"
 #include "server/admin/connection_directory.h"
+#include "server/backend/backend_options.h"
+#include "server/backend/backend_stats.h"
 #include "server/cache/store.h"
 #include "server/server_options.h"
 
@@ -40,6 +42,11 @@ struct ServerContext {
   const Authenticator* ascii_auth = nullptr;
   // One per worker (index = worker index), for `stats conns`; thread-safe.
   std::vector<std::unique_ptr<ConnectionDirectory>> connections;
+  // --mode=proxy|l1l2: options.backend.backends resolved once at start-up,
+  // and every worker's per-backend statistics (owned by Server;
+  // thread-safe). Empty / null in cache mode.
+  std::vector<backend::ResolvedAddress> backend_addresses;
+  backend::BackendStatsRegistry* backend_stats = nullptr;
 };
 
 }  // namespace memshard

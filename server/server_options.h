@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "server/backend/backend_options.h"
 
 namespace memshard {
 
@@ -48,6 +49,18 @@ struct ServerOptions {
   int admin_port = 11299;
   // If set, the bound admin port is written here once it serves.
   std::string admin_port_file;
+
+  // Orchestration (server/orca/proxy_orca.h): kCache answers from the
+  // embedded store only; kProxy sends every request to the backends;
+  // kL1L2 puts the embedded store as L1 in front of the backends as L2.
+  enum class Mode : uint8_t { kCache, kProxy, kL1L2 };
+  Mode mode = Mode::kCache;
+  // kL1L2: whether L2 read hits fill L1 (kRead), or L1 is only refreshed,
+  // by replace, when a write goes through (kWriteOnly).
+  enum class L1Fill : uint8_t { kRead, kWriteOnly };
+  L1Fill l1_fill = L1Fill::kRead;
+  // The backend pool of kProxy and kL1L2 (--backends, --backend_*).
+  backend::BackendOptions backend;
 };
 
 }  // namespace memshard

@@ -9,6 +9,7 @@
 #include "glog/logging.h"
 #include "metrics/prometheus.h"
 #include "server/admin/stats.h"
+#include "server/backend/backend_stats.h"
 
 namespace memshard {
 namespace {
@@ -109,6 +110,47 @@ void AddLatency(const ServerContext& context, PrometheusText& out) {
   }
 }
 
+// --mode=proxy|l1l2: one series per backend and measure, summed over
+// workers.
+void AddBackendSeries(const ServerContext& context, PrometheusText& out) {
+  if (context.backend_stats == nullptr) return;
+  const backend::BackendStatsRegistry& registry = *context.backend_stats;
+  for (int i = 0; i < registry.backends(); ++i) {
+    const backend::BackendSummary s = registry.Summarize(i);
+    const std::string labels = absl::StrCat(
+        "backend=", PrometheusText::LabelValue(
+                        context.options.backend.backends[static_cast<size_t>(i)]
+                            .ToString()));
+    auto counter = [&](absl::string_view name, absl::string_view help,
+                       uint64_t v) {
+      out.Add(name, PrometheusText::Type::kCounter, help, labels, v);
+    };
+    auto gauge = [&](absl::string_view name, absl::string_view help,
+                     int64_t v) {
+      out.Add(name, PrometheusText::Type::kGauge, help, labels, v);
+    };
+    gauge("memshard_backend_up",
+          "1 if every worker sees the backend up, 0 if down or ejected",
+          s.state == backend::BackendState::kUp ? 1 : 0);
+    gauge("memshard_backend_ejected", "1 if some worker ejected the backend",
+          s.state == backend::BackendState::kEjected ? 1 : 0);
+    counter("memshard_backend_requests_total",
+            "Requests sent (or refused) to the backend", s.requests);
+    counter("memshard_backend_errors_total",
+            "Requests answered unavailable or busy", s.errors);
+    counter("memshard_backend_timeouts_total", "Requests that timed out",
+            s.timeouts);
+    counter("memshard_backend_ejections_total",
+            "Times the backend left the ring", s.ejections);
+    gauge("memshard_backend_in_flight", "Requests awaiting the backend",
+          s.in_flight);
+    out.Add("memshard_backend_rtt_p50_seconds", PrometheusText::Type::kGauge,
+            "Median backend round trip", labels, s.rtt_p50_us / 1e6);
+    out.Add("memshard_backend_rtt_p99_seconds", PrometheusText::Type::kGauge,
+            "99th percentile backend round trip", labels, s.rtt_p99_us / 1e6);
+  }
+}
+
 absl::Status WritePortFile(const std::string& path, uint16_t port) {
   // Write then rename, so a reader never sees a half-written file.
   const std::string tmp = absl::StrCat(path, ".tmp");
@@ -132,6 +174,7 @@ std::string RenderPrometheus(const ServerContext& context) {
   AddTableSeries(context, out);
   AddWorkerSeries(context, out);
   AddLatency(context, out);
+  AddBackendSeries(context, out);
   return out.Finish();
 }
 

@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "core/buffer_pool.h"
 #include "server/admin/connection_directory.h"
+#include "server/backend/backend_stats.h"
 #include "server/connection_table.h"
 
 namespace memshard {
@@ -310,6 +311,14 @@ StatsReply CollectStats(const ServerContext& context, absl::string_view group) {
     reply.kind = StatsReply::Kind::kReset;
   } else if (group == "items" || group == "slabs") {
     // No slab classes: an empty list, which memcached tools accept.
+  } else if (group == "backends") {
+    // --mode=proxy|l1l2: per-backend state, traffic and round trips.
+    if (context.backend_stats != nullptr) {
+      for (auto& [name, value] : backend::BackendStatLines(
+               *context.backend_stats, context.options.backend.backends)) {
+        reply.lines.push_back(StatLine{std::move(name), std::move(value)});
+      }
+    }
   } else if (group == "sizes") {
     reply.lines.push_back(StatLine{"sizes_status", "disabled"});
   } else {

@@ -6,9 +6,10 @@
 // its order, from metrics/metric_defs.h), "settings", "conns", "reset",
 // "items" and "slabs" (empty: no slab classes; tools such as
 // memcached_exporter ask for them), and memshard's own "workers" (each
-// worker's counters, buffers and epochs) and "latency" (per command family:
-// count, mean, p50, p90, p99, p99.9, max in microseconds). Anything else is
-// memcached's "ERROR".
+// worker's counters, buffers and epochs), "latency" (per command family:
+// count, mean, p50, p90, p99, p99.9, max in microseconds) and "backends"
+// (--mode=proxy|l1l2: each backend's state, traffic and round trips; empty
+// in cache mode). Anything else is memcached's "ERROR".
 //
 // Thread-safety: any thread. Everything is read from per-worker metric
 // blocks (summed on read), the store (thread-safe), the connection

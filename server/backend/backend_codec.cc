@@ -127,6 +127,9 @@ void EncodeText(const BackendRequest& r,
       w.Put("flush_all");
       if (r.delay >= 0) w.Put(' ').Num(r.delay);
       break;
+    case BackendOp::kMetaRaw:
+      append(r.value);
+      return;
   }
   w.Put("\r\n");
   append(w.line());
@@ -172,7 +175,8 @@ void EncodeMeta(const BackendRequest& r,
           .Num(uint64_t{r.flags})
           .Put(" T")
           .Num(r.exptime)
-          .Put(MetaStorageMode(r.op));
+          .Put(MetaStorageMode(r.op))
+          .Put(" c");  // the new CAS, for binary clients' replies
       if (r.op == BackendOp::kCas) w.Put(" C").Num(r.cas);
       break;
     case BackendOp::kDelete:
@@ -186,6 +190,7 @@ void EncodeMeta(const BackendRequest& r,
       break;
     case BackendOp::kVersion:
     case BackendOp::kFlushAll:
+    case BackendOp::kMetaRaw:
       // Same as text: meta has no verbs of its own for these.
       EncodeText(r, append);
       return;
@@ -405,10 +410,45 @@ bool ParseMetaFlags(absl::string_view rest, BackendReply* reply) {
   }
 }
 
+// Any meta reply, kept whole: a line, and after "VA <n>" n bytes and "\r\n".
+ReplyParse ParseRawMetaReply(absl::string_view in, size_t* consumed,
+                             size_t* need, BackendReply* reply) {
+  absl::string_view line;
+  size_t line_size;
+  if (!FirstLine(in, &line, &line_size)) {
+    *need = in.size() + 1;
+    return ReplyParse::kIncomplete;
+  }
+  size_t total = line_size;
+  if (absl::StartsWith(line, "VA ")) {
+    absl::string_view rest = line.substr(3);
+    uint64_t bytes;
+    if (!absl::SimpleAtoi(NextToken(&rest), &bytes)) {
+      return ReplyParse::kInvalid;
+    }
+    total = line_size + bytes + 2;
+    if (in.size() < total) {
+      *need = total;
+      return ReplyParse::kIncomplete;
+    }
+    if (in.substr(total - 2, 2) != "\r\n") return ReplyParse::kInvalid;
+  } else if (line.size() < 2) {
+    return ReplyParse::kInvalid;
+  }
+  *reply = BackendReply();
+  reply->status = BackendStatus::kRaw;
+  reply->value = in.substr(0, total);
+  *consumed = total;
+  return ReplyParse::kOk;
+}
+
 ReplyParse ParseMetaReply(BackendOp op, absl::string_view in, size_t* consumed,
                           size_t* need, BackendReply* reply) {
   if (op == BackendOp::kVersion || op == BackendOp::kFlushAll) {
     return ParseTextReply(op, in, consumed, need, reply);
+  }
+  if (op == BackendOp::kMetaRaw) {
+    return ParseRawMetaReply(in, consumed, need, reply);
   }
   absl::string_view line;
   size_t line_size;
@@ -536,6 +576,8 @@ absl::string_view BackendOpName(BackendOp op) {
       return "version";
     case BackendOp::kFlushAll:
       return "flush_all";
+    case BackendOp::kMetaRaw:
+      return "meta";
   }
   return "?";
 }
@@ -564,6 +606,8 @@ absl::string_view BackendStatusName(BackendStatus status) {
       return "version";
     case BackendStatus::kOk:
       return "ok";
+    case BackendStatus::kRaw:
+      return "raw";
     case BackendStatus::kError:
       return "error";
     case BackendStatus::kClientError:

@@ -43,18 +43,18 @@ TEST(EncodeTest, Meta) {
   set.value = "hello";
   set.flags = 7;
   set.exptime = 60;
-  EXPECT_EQ(Encode(meta, set), "ms k 5 F7 T60 MS\r\nhello\r\n");
+  EXPECT_EQ(Encode(meta, set), "ms k 5 F7 T60 MS c\r\nhello\r\n");
   set.op = BackendOp::kAdd;
-  EXPECT_EQ(Encode(meta, set), "ms k 5 F7 T60 ME\r\nhello\r\n");
+  EXPECT_EQ(Encode(meta, set), "ms k 5 F7 T60 ME c\r\nhello\r\n");
   set.op = BackendOp::kReplace;
-  EXPECT_EQ(Encode(meta, set), "ms k 5 F7 T60 MR\r\nhello\r\n");
+  EXPECT_EQ(Encode(meta, set), "ms k 5 F7 T60 MR c\r\nhello\r\n");
   set.op = BackendOp::kAppend;
-  EXPECT_EQ(Encode(meta, set), "ms k 5 F7 T60 MA\r\nhello\r\n");
+  EXPECT_EQ(Encode(meta, set), "ms k 5 F7 T60 MA c\r\nhello\r\n");
   set.op = BackendOp::kPrepend;
-  EXPECT_EQ(Encode(meta, set), "ms k 5 F7 T60 MP\r\nhello\r\n");
+  EXPECT_EQ(Encode(meta, set), "ms k 5 F7 T60 MP c\r\nhello\r\n");
   set.op = BackendOp::kCas;
   set.cas = 99;
-  EXPECT_EQ(Encode(meta, set), "ms k 5 F7 T60 MS C99\r\nhello\r\n");
+  EXPECT_EQ(Encode(meta, set), "ms k 5 F7 T60 MS c C99\r\nhello\r\n");
 
   EXPECT_EQ(Encode(meta, Req(BackendOp::kDelete)), "md k\r\n");
   BackendRequest incr = Req(BackendOp::kIncr);
@@ -109,7 +109,7 @@ TEST(EncodeTest, LongestKeyFits) {
   r.cas = UINT64_MAX;
   EXPECT_EQ(Encode(BackendProtocol::kMeta, r),
             absl::StrCat("ms ", key,
-                         " 1 F4294967295 T-9223372036854775808 MS "
+                         " 1 F4294967295 T-9223372036854775808 MS c "
                          "C18446744073709551615\r\nv\r\n"));
 }
 
@@ -227,6 +227,29 @@ TEST(ParseMetaTest, OtherOps) {
                      "SERVER_ERROR out of memory storing object\r\nERROR\r\n"),
             V({Ok(BackendStatus::kServerError, "out of memory storing object"),
                Ok(BackendStatus::kError)}));
+}
+
+TEST(ParseMetaTest, StoredCarriesTheNewCas) {
+  EXPECT_EQ(ParseAll(kMeta, BackendOp::kSet, "HD c42\r\n"),
+            V({Ok(BackendStatus::kStored, "", 0, 42)}));
+}
+
+TEST(ParseMetaTest, RawRepliesAreKeptWhole) {
+  EXPECT_EQ(
+      ParseAll(kMeta, BackendOp::kMetaRaw,
+               "VA 2 f1 Oab\r\nhi\r\nHD\r\nEN\r\nNF k\r\nME k exp=-1 "
+               "la=1\r\nCLIENT_ERROR bad\r\nVA 0\r\n\r\n"),
+      V({Ok(BackendStatus::kRaw, "VA 2 f1 Oab\r\nhi\r\n"),
+         Ok(BackendStatus::kRaw, "HD\r\n"), Ok(BackendStatus::kRaw, "EN\r\n"),
+         Ok(BackendStatus::kRaw, "NF k\r\n"),
+         Ok(BackendStatus::kRaw, "ME k exp=-1 la=1\r\n"),
+         Ok(BackendStatus::kRaw, "CLIENT_ERROR bad\r\n"),
+         Ok(BackendStatus::kRaw, "VA 0\r\n\r\n")}));
+  EXPECT_EQ(ParseOne(kMeta, BackendOp::kMetaRaw, "VA 1\r\nab\r\n").result,
+            ReplyParse::kInvalid);
+  BackendRequest raw = Req(BackendOp::kMetaRaw, "k");
+  raw.value = "ms k 2 T0\r\nhi\r\n";
+  EXPECT_EQ(Encode(kMeta, raw), "ms k 2 T0\r\nhi\r\n");
 }
 
 TEST(ParseMetaTest, OutOfSyncIsInvalid) {

@@ -82,7 +82,9 @@ bool BackendConnection::Submit(const BackendRequest& request, ReplySink* sink,
   const bool was_idle = pending_.empty();
   pending_.push_back(PendingOp{sink, tag, backend_->loop().now(), request.op});
   stats.AddInFlight(1);
-  if (was_idle && state_ == State::kConnected) ArmTimer();
+  // A timer still armed for an earlier request fires early and re-arms for
+  // this one: no timer churn per request at low pipelining depth.
+  if (was_idle && state_ == State::kConnected && timer_ == 0) ArmTimer();
   backend_->MarkDirty(this);
   return true;
 }
@@ -246,9 +248,6 @@ bool BackendConnection::Dispatch() {
     if (op.sink != nullptr) op.sink->OnBackendReply(op.tag, reply);
     if (generation != generation_) return false;
     input_.Consume(consumed);
-    if (pending_.empty()) {
-      CancelTimer();
-    }
   }
   return true;
 }

@@ -19,8 +19,9 @@
 // Invariants: `pending_` holds the requests sent or queued, oldest first;
 // while connected it is also the order of the replies still to come. While
 // disconnected `pending_`, `input_` and `output_` are empty and nothing is
-// registered in the loop. A timer runs while connecting (connect timeout) or
-// while anything is in flight (the oldest request's deadline).
+// registered in the loop. While connecting a timer runs for the connect
+// timeout; while connected and anything is in flight a timer is armed for
+// at most the oldest request's deadline (it may fire early and re-arm).
 
 #include <cstdint>
 #include <deque>

@@ -81,14 +81,15 @@ BackendSummary BackendStatsRegistry::Summarize(int backend) const {
   return s;
 }
 
-std::string FormatBackendStats(const BackendStatsRegistry& registry,
-                               const std::vector<BackendAddress>& addresses) {
-  std::string out;
+std::vector<std::pair<std::string, std::string>> BackendStatLines(
+    const BackendStatsRegistry& registry,
+    const std::vector<BackendAddress>& addresses) {
+  std::vector<std::pair<std::string, std::string>> lines;
   for (int i = 0; i < registry.backends(); ++i) {
     BackendSummary s = registry.Summarize(i);
-    const std::string prefix = absl::StrCat("STAT backend:", i, ":");
+    const std::string prefix = absl::StrCat("backend:", i, ":");
     auto line = [&](absl::string_view name, const auto& value) {
-      absl::StrAppend(&out, prefix, name, " ", value, "\r\n");
+      lines.emplace_back(absl::StrCat(prefix, name), absl::StrCat(value));
     };
     line("address", addresses[static_cast<size_t>(i)].ToString());
     line("weight", addresses[static_cast<size_t>(i)].weight);
@@ -100,6 +101,15 @@ std::string FormatBackendStats(const BackendStatsRegistry& registry,
     line("in_flight", s.in_flight);
     line("rtt_p50_us", s.rtt_p50_us);
     line("rtt_p99_us", s.rtt_p99_us);
+  }
+  return lines;
+}
+
+std::string FormatBackendStats(const BackendStatsRegistry& registry,
+                               const std::vector<BackendAddress>& addresses) {
+  std::string out;
+  for (const auto& [name, value] : BackendStatLines(registry, addresses)) {
+    absl::StrAppend(&out, "STAT ", name, " ", value, "\r\n");
   }
   return out;
 }

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -140,9 +141,14 @@ class BackendStatsRegistry {
   std::vector<std::unique_ptr<BackendStats>> blocks_;
 };
 
-// The `stats backends` body: "STAT backend:<i>:<field> <value>\r\n" lines
-// for every backend (address, weight, state, requests, errors, timeouts,
-// ejections, in_flight, rtt_p50_us, rtt_p99_us), without the final "END".
+// What `stats backends` shows: ("backend:<i>:<field>", value) for every
+// backend and field (address, weight, state, requests, errors, timeouts,
+// ejections, in_flight, rtt_p50_us, rtt_p99_us).
+std::vector<std::pair<std::string, std::string>> BackendStatLines(
+    const BackendStatsRegistry& registry,
+    const std::vector<BackendAddress>& addresses);
+
+// The same as "STAT <name> <value>\r\n" lines, without the final "END".
 std::string FormatBackendStats(const BackendStatsRegistry& registry,
                                const std::vector<BackendAddress>& addresses);
 

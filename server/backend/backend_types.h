@@ -35,6 +35,10 @@ enum class BackendOp : uint8_t {
   kDecr,
   kVersion,
   kFlushAll,
+  // A client's meta command (mg, ms, md, ma, me), relayed as is: `value`
+  // holds its bytes, framed (line, and for ms the data block), without the
+  // q flag (one request, one reply). The reply comes back raw (kRaw).
+  kMetaRaw,
 };
 
 // "get", "set", ...: for logs and tests.
@@ -71,6 +75,7 @@ enum class BackendStatus : uint8_t {
   kNumber,       // incr/decr: `value` holds the new value's digits
   kVersion,      // `value` holds the version string
   kOk,           // flush_all
+  kRaw,          // kMetaRaw: `value` holds the whole reply, framing included
   kError,        // "ERROR"
   kClientError,  // `value` holds the message
   kServerError,  // `value` holds the message
@@ -98,9 +103,11 @@ struct BackendReply {
   // Hit: the value's bytes. kNumber, kVersion, k*Error: the text.
   absl::string_view value;
   uint32_t flags = 0;
+  // A hit's CAS (gets, gats; any retrieval over meta).
   uint64_t cas = 0;
   // Hit over meta: seconds left (kTtlNever if none); text: kTtlUnknown.
   int64_t ttl = kTtlUnknown;
+  // Also the new item's CAS after a storage op over meta (0 over text).
 };
 
 // Receives the replies to requests it submitted, each exactly once, in the

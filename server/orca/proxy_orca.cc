@@ -1,0 +1,724 @@
+// ProxyOrca, the session's call queue, and the text protocol. Meta is in
+// proxy_orca_meta.cc, binary in proxy_orca_binary.cc.
+
+#include "server/orca/proxy_orca.h"
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "server/admin/stats.h"
+#include "server/orca/cache_handler.h"
+
+namespace memshard {
+namespace {
+
+using backend::BackendOp;
+using backend::BackendReply;
+using backend::BackendRequest;
+using backend::BackendStatus;
+
+// A tag is the call's sequence number and the key's index in the call.
+constexpr int kIndexBits = 20;
+constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
+
+bool IsBackendError(BackendStatus s) {
+  return s == BackendStatus::kError || s == BackendStatus::kClientError ||
+         s == BackendStatus::kServerError;
+}
+
+}  // namespace
+
+absl::string_view BackendFailureMessage(BackendStatus status) {
+  switch (status) {
+    case BackendStatus::kTimeout:
+      return "SERVER_ERROR backend timeout\r\n";
+    case BackendStatus::kBusy:
+      return "SERVER_ERROR backend busy\r\n";
+    default:
+      return "SERVER_ERROR backend unavailable\r\n";
+  }
+}
+
+// --- ProxyOrca ---
+
+ProxyOrca::ProxyOrca(ServerContext* context, Worker* worker,
+                     WorkerMetrics* metrics, CacheOrca* local)
+    : context_(context),
+      metrics_(metrics),
+      local_(local),
+      l1l2_(context->options.mode == ServerOptions::Mode::kL1L2),
+      fill_on_read_(context->options.l1_fill == ServerOptions::L1Fill::kRead) {
+  CHECK(context->backend_stats != nullptr);
+  pool_ = std::make_unique<backend::BackendPool>(
+      &worker->loop(), &worker->pool(), context->options.backend,
+      context->backend_addresses, context->backend_stats, worker->index());
+  pool_->Start();
+}
+
+ProxyOrca::~ProxyOrca() = default;
+
+backend::BackendProtocol ProxyOrca::backend_protocol() const {
+  return context_->options.backend.protocol;
+}
+
+// --- ProxySession: the call queue ---
+
+void ProxySession::Call::Reset() {
+  protocol = Protocol::kText;
+  command = Command::kNone;
+  meta = MetaCommand::kNone;
+  op = BinaryOpcode::kGet;
+  opcode = 0;
+  opaque = 0;
+  quiet = false;
+  stage = 0;
+  remaining = 0;
+  done = false;
+  bytes.clear();
+  keys.clear();
+  entries.clear();
+  value.clear();
+  flags = 0;
+  exptime = 0;
+  delta = 0;
+  initial = 0;
+  expiration = 0;
+  now = 0;
+}
+
+void ProxySession::ReplyOut::Append(absl::string_view bytes) {
+  if (chain_ != nullptr) {
+    chain_->Append(bytes);
+  } else {
+    text_->append(bytes.data(), bytes.size());
+  }
+}
+
+void ProxySession::ReplyOut::AppendItem(cache::ItemRef item,
+                                        absl::string_view bytes) {
+  if (chain_ != nullptr) {
+    chain_->AppendItem(std::move(item), bytes);
+  } else {
+    text_->append(bytes.data(), bytes.size());
+  }
+}
+
+ProxySession::ProxySession(ProxyOrca* orca, OutputChain* out,
+                           Listener* listener, uint32_t affinity)
+    : orca_(orca), out_(out), listener_(listener), affinity_(affinity) {}
+
+ProxySession::~ProxySession() {
+  if (!calls_.empty()) orca_->pool().Cancel(this);
+}
+
+bool ProxySession::CanAccept() const {
+  if (calls_.empty()) return true;
+  if (orca_->l1l2()) return false;
+  return calls_.size() < kMaxPendingCalls;
+}
+
+ProxySession::Call* ProxySession::NewCall(Protocol protocol) {
+  std::unique_ptr<Call> call;
+  if (free_calls_.empty()) {
+    call = std::make_unique<Call>();
+  } else {
+    call = std::move(free_calls_.back());
+    free_calls_.pop_back();
+  }
+  call->Reset();
+  call->protocol = protocol;
+  call->seq = next_seq_++;
+  // Parked at the back until Submit() decides; Submit() takes it again.
+  calls_.push_back(std::move(call));
+  return calls_.back().get();
+}
+
+void ProxySession::Recycle(Call* call) {
+  // Keep a few for reuse (their vectors keep their capacity).
+  for (auto it = calls_.begin(); it != calls_.end(); ++it) {
+    if (it->get() == call) {
+      std::unique_ptr<Call> owned = std::move(*it);
+      calls_.erase(it);
+      if (free_calls_.size() < 16) free_calls_.push_back(std::move(owned));
+      return;
+    }
+  }
+}
+
+ProxySession::Call* ProxySession::FindCall(uint64_t seq) {
+  if (calls_.empty()) return nullptr;
+  const uint64_t first = calls_.front()->seq;
+  if (seq < first || seq - first >= calls_.size()) return nullptr;
+  Call* call = calls_[seq - first].get();
+  return call->seq == seq ? call : nullptr;
+}
+
+void ProxySession::Send(Call* call, uint32_t index,
+                        const BackendRequest& request) {
+  BackendStatus failure;
+  const uint64_t tag = call->seq << kIndexBits | index;
+  if (orca_->pool().Send(request, affinity_, this, tag, &failure)) {
+    ++call->remaining;
+    return;
+  }
+  Entry& e = call->entries[index];
+  e.status = failure;
+  e.answered = true;
+}
+
+void ProxySession::Broadcast(Call* call, const BackendRequest& request) {
+  backend::BackendPool& pool = orca_->pool();
+  call->entries.resize(static_cast<size_t>(pool.size()));
+  for (int i = 0; i < pool.size(); ++i) {
+    Entry& e = call->entries[i];
+    if (pool.backend(i).ejected()) {
+      // Out of the ring: nothing of ours lives there.
+      e.status = BackendStatus::kOk;
+      e.answered = true;
+      continue;
+    }
+    BackendStatus failure;
+    const uint64_t tag = call->seq << kIndexBits | static_cast<uint64_t>(i);
+    if (pool.SendTo(i, request, affinity_, this, tag, &failure)) {
+      ++call->remaining;
+    } else {
+      e.status = failure;
+      e.answered = true;
+    }
+  }
+}
+
+void ProxySession::Record(Call* call, uint32_t index,
+                          const BackendReply& reply) {
+  Entry& e = call->entries[index];
+  e.status = reply.status;
+  e.value.assign(reply.value.data(), reply.value.size());
+  e.flags = reply.flags;
+  e.cas = reply.cas;
+  e.ttl = reply.ttl;
+  e.answered = true;
+}
+
+void ProxySession::Submit(Call* call) {
+  DCHECK(calls_.back().get() == call);
+  if (call->remaining == 0) {
+    // Multi-step calls may send more here.
+    if (call->protocol == Protocol::kText) {
+      TextAfterL2(call);
+    } else if (call->protocol == Protocol::kBinary) {
+      BinaryAfterReply(call);
+    }
+  }
+  if (call->remaining > 0) return;  // stays queued
+  if (calls_.size() == 1) {
+    // Nothing ahead of it: straight into the connection's output.
+    Compose(call, ReplyOut(out_));
+    Recycle(call);
+    return;
+  }
+  Compose(call, ReplyOut(&call->bytes));
+  call->done = true;
+}
+
+void ProxySession::OnBackendReply(uint64_t tag, const BackendReply& reply) {
+  Call* call = FindCall(tag >> kIndexBits);
+  if (call == nullptr || call->done) {
+    DLOG(FATAL) << "reply for no call";
+    return;
+  }
+  Record(call, static_cast<uint32_t>(tag & kIndexMask), reply);
+  DCHECK_GT(call->remaining, 0u);
+  if (--call->remaining > 0) return;
+  if (call->protocol == Protocol::kText) {
+    TextAfterL2(call);
+  } else if (call->protocol == Protocol::kBinary) {
+    BinaryAfterReply(call);
+  }
+  if (call->remaining > 0) return;
+  Finish(call);
+}
+
+void ProxySession::Finish(Call* call) {
+  if (calls_.front().get() != call) {
+    Compose(call, ReplyOut(&call->bytes));
+    call->done = true;
+    return;
+  }
+  Compose(call, ReplyOut(out_));
+  Recycle(call);
+  WriteReady();
+  // Last: the connection may go on, close, and destroy this session.
+  if (!executing_) listener_->OnProxyReplies();
+}
+
+bool ProxySession::WriteReady() {
+  bool wrote = false;
+  while (!calls_.empty() && calls_.front()->done) {
+    Call* call = calls_.front().get();
+    out_->Append(call->bytes);
+    Recycle(call);
+    wrote = true;
+  }
+  return wrote;
+}
+
+void ProxySession::Compose(Call* call, ReplyOut out) {
+  switch (call->protocol) {
+    case Protocol::kText:
+      ComposeText(call, out);
+      break;
+    case Protocol::kMeta:
+      ComposeMeta(call, out);
+      break;
+    case Protocol::kBinary:
+      ComposeBinary(call, out);
+      break;
+  }
+}
+
+ProxySession::Outcome ProxySession::Execute(const Request& request,
+                                            int64_t now) {
+  executing_ = true;
+  Outcome outcome = ExecuteText(request, now);
+  executing_ = false;
+  return outcome;
+}
+
+ProxySession::Outcome ProxySession::Execute(const MetaRequest& request,
+                                            absl::string_view raw,
+                                            int64_t now) {
+  executing_ = true;
+  Outcome outcome = ExecuteMeta(request, raw, now);
+  executing_ = false;
+  return outcome;
+}
+
+ProxySession::Outcome ProxySession::Execute(const BinaryRequest& request,
+                                            bool* authenticated, int64_t now) {
+  executing_ = true;
+  Outcome outcome = ExecuteBinary(request, authenticated, now);
+  executing_ = false;
+  return outcome;
+}
+
+// --- Text ---
+
+ProxySession::Outcome ProxySession::ExecuteText(const Request& request,
+                                                int64_t now) {
+  switch (request.command) {
+    case Command::kQuit:
+      return Outcome::kClose;
+    case Command::kStats:
+    case Command::kCacheMemlimit:
+      // Answered by the local orchestrator, straight into the output.
+      if (!calls_.empty()) return Outcome::kWaitIdle;
+      return orca_->local().Execute(request, now, out_) ==
+                     CacheOrca::Outcome::kClose
+                 ? Outcome::kClose
+                 : Outcome::kContinue;
+    default:
+      break;
+  }
+  Call* call = NewCall(Protocol::kText);
+  call->command = request.command;
+  call->quiet = request.noreply;
+  call->now = now;
+  switch (request.command) {
+    case Command::kGet:
+    case Command::kGets:
+    case Command::kGat:
+    case Command::kGats:
+      TextRetrieve(call, request, now);
+      break;
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kCas:
+      TextStore(call, request);
+      break;
+    case Command::kDelete:
+    case Command::kIncr:
+    case Command::kDecr:
+    case Command::kTouch:
+      TextKeyed(call, request);
+      break;
+    case Command::kFlushAll:
+      TextFlush(call, request, now);
+      break;
+    default:
+      // version, verbosity, unknown: composed locally, in order.
+      break;
+  }
+  Submit(call);
+  return Outcome::kContinue;
+}
+
+void ProxySession::TextRetrieve(Call* call, const Request& request,
+                                int64_t now) {
+  const size_t n = request.keys.size();
+  call->keys.reserve(n);
+  for (absl::string_view key : request.keys) call->keys.emplace_back(key);
+  call->entries.resize(n);
+  call->exptime = request.exptime;
+  BackendRequest r;
+  switch (request.command) {
+    case Command::kGets:
+      r.op = BackendOp::kGets;
+      break;
+    case Command::kGat:
+      r.op = BackendOp::kGat;
+      break;
+    case Command::kGats:
+      r.op = BackendOp::kGats;
+      break;
+    default:
+      r.op = BackendOp::kGet;
+      break;
+  }
+  r.exptime = request.exptime;
+  // gets and gats need L2's CAS; only get is served from L1.
+  const bool from_l1 = orca_->l1l2() && request.command == Command::kGet;
+  for (size_t i = 0; i < n; ++i) {
+    if (from_l1) {
+      cache::ItemRef item = orca_->l1().Get(call->keys[i], now);
+      if (item) {
+        Entry& e = call->entries[i];
+        e.status = BackendStatus::kHit;
+        e.flags = item.flags();
+        e.item = std::move(item);
+        e.answered = true;
+        continue;
+      }
+    }
+    r.key = call->keys[i];
+    Send(call, static_cast<uint32_t>(i), r);
+  }
+}
+
+void ProxySession::TextStore(Call* call, const Request& request) {
+  call->keys.emplace_back(request.keys[0]);
+  call->entries.resize(1);
+  call->flags = request.flags;
+  call->exptime = request.exptime;
+  BackendRequest r;
+  switch (request.command) {
+    case Command::kAdd:
+      r.op = BackendOp::kAdd;
+      break;
+    case Command::kReplace:
+      r.op = BackendOp::kReplace;
+      break;
+    case Command::kAppend:
+      r.op = BackendOp::kAppend;
+      break;
+    case Command::kPrepend:
+      r.op = BackendOp::kPrepend;
+      break;
+    case Command::kCas:
+      r.op = BackendOp::kCas;
+      break;
+    default:
+      r.op = BackendOp::kSet;
+      break;
+  }
+  r.key = call->keys[0];
+  r.value = request.value;
+  r.flags = request.flags;
+  r.exptime = request.exptime;
+  r.cas = request.cas_unique;
+  // L1 gets the same bytes once L2 has stored them.
+  if (orca_->l1l2() && r.op != BackendOp::kAppend &&
+      r.op != BackendOp::kPrepend) {
+    call->value.assign(request.value.data(), request.value.size());
+  }
+  Send(call, 0, r);
+}
+
+void ProxySession::TextKeyed(Call* call, const Request& request) {
+  call->keys.emplace_back(request.keys[0]);
+  call->entries.resize(1);
+  call->exptime = request.exptime;
+  BackendRequest r;
+  r.key = call->keys[0];
+  const int64_t now = call->now;
+  cache::Store& l1 = orca_->l1();
+  switch (request.command) {
+    case Command::kDelete:
+      r.op = BackendOp::kDelete;
+      if (orca_->l1l2()) l1.Delete(r.key, now);
+      break;
+    case Command::kTouch:
+      r.op = BackendOp::kTouch;
+      r.exptime = request.exptime;
+      if (orca_->l1l2()) {
+        l1.Touch(r.key, AbsoluteExpiry(request.exptime, now), now);
+      }
+      break;
+    case Command::kIncr:
+    case Command::kDecr:
+      r.op = request.command == Command::kIncr ? BackendOp::kIncr
+                                               : BackendOp::kDecr;
+      r.delta = request.delta;
+      break;
+    default:
+      break;
+  }
+  Send(call, 0, r);
+}
+
+void ProxySession::TextFlush(Call* call, const Request& request, int64_t now) {
+  if (orca_->l1l2()) {
+    orca_->l1().FlushAll(
+        request.delay > 0 ? AbsoluteExpiry(request.delay, now) - 1 : now, now);
+  }
+  BackendRequest r;
+  r.op = BackendOp::kFlushAll;
+  r.delay = request.delay > 0 ? request.delay : -1;
+  Broadcast(call, r);
+}
+
+// l1l2: what L1 does once L2 has answered a text request.
+void ProxySession::TextAfterL2(Call* call) {
+  if (!orca_->l1l2() || call->entries.empty() || call->stage > 0) return;
+  call->stage = 1;
+  cache::Store& l1 = orca_->l1();
+  // The time L2 answered: L1's expiries are absolute from it.
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  switch (call->command) {
+    case Command::kGet:
+      if (!orca_->fill_on_read()) return;
+      for (size_t i = 0; i < call->entries.size(); ++i) {
+        const Entry& e = call->entries[i];
+        // Only L2 hits whose TTL L2 told us (meta); a TTL of 0 is about to
+        // expire. Add, not set: a write that reached L1 meanwhile wins.
+        if (e.status != BackendStatus::kHit || e.item || e.ttl == 0 ||
+            e.ttl == backend::kTtlUnknown) {
+          continue;
+        }
+        const int64_t expires_at =
+            e.ttl == backend::kTtlNever ? 0 : now + e.ttl;
+        l1.Put(cache::StoreMode::kAdd, call->keys[i], e.flags, expires_at,
+               e.value, 0, now);
+      }
+      return;
+    case Command::kGat: {
+      const Entry& e = call->entries[0];
+      for (size_t i = 0; i < call->entries.size(); ++i) {
+        const Entry& k = call->entries[i];
+        const int64_t expires_at = AbsoluteExpiry(call->exptime, now);
+        if (k.status != BackendStatus::kHit) {
+          l1.Delete(call->keys[i], now);
+        } else if (orca_->fill_on_read()) {
+          if (l1.Put(cache::StoreMode::kSet, call->keys[i], k.flags, expires_at,
+                     k.value, 0, now) != cache::StoreResult::kStored) {
+            l1.Delete(call->keys[i], now);
+          }
+        } else {
+          l1.Touch(call->keys[i], expires_at, now);
+        }
+      }
+      (void)e;
+      return;
+    }
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kCas: {
+      const Entry& e = call->entries[0];
+      const absl::string_view key = call->keys[0];
+      if (e.status != BackendStatus::kStored) {
+        // Not stored, or unknown: L1 must not keep what may be stale.
+        l1.Delete(key, now);
+        return;
+      }
+      const cache::StoreMode mode = orca_->fill_on_read()
+                                        ? cache::StoreMode::kSet
+                                        : cache::StoreMode::kReplace;
+      const cache::StoreResult r =
+          l1.Put(mode, key, call->flags, AbsoluteExpiry(call->exptime, now),
+                 call->value, 0, now);
+      if (r != cache::StoreResult::kStored &&
+          !(mode == cache::StoreMode::kReplace &&
+            r == cache::StoreResult::kNotStored)) {
+        l1.Delete(key, now);
+      }
+      return;
+    }
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kIncr:
+    case Command::kDecr:
+      l1.Delete(call->keys[0], now);
+      return;
+    default:
+      return;
+  }
+}
+
+void ProxySession::ComposeText(Call* call, ReplyOut out) {
+  WorkerMetrics& m = orca_->metrics();
+  const bool quiet = call->quiet;
+  // A local failure, or an error a backend sent, answers for the request.
+  for (const Entry& e : call->entries) {
+    if (backend::IsLocalFailure(e.status)) {
+      m.Add(Counter::protocol_errors);
+      out.Append(BackendFailureMessage(e.status));
+      return;
+    }
+  }
+  for (const Entry& e : call->entries) {
+    if (!IsBackendError(e.status)) continue;
+    if (e.status == BackendStatus::kError) {
+      out.Append("ERROR\r\n");
+    } else {
+      out.Append(e.status == BackendStatus::kClientError ? "CLIENT_ERROR "
+                                                         : "SERVER_ERROR ");
+      out.Append(e.value);
+      out.Append("\r\n");
+    }
+    return;
+  }
+  auto line = [&](absl::string_view text) {
+    if (!quiet) out.Append(text);
+  };
+  const BackendStatus status =
+      call->entries.empty() ? BackendStatus::kOk : call->entries[0].status;
+  switch (call->command) {
+    case Command::kGet:
+    case Command::kGets:
+    case Command::kGat:
+    case Command::kGats: {
+      const bool touch =
+          call->command == Command::kGat || call->command == Command::kGats;
+      const bool with_cas =
+          call->command == Command::kGets || call->command == Command::kGats;
+      uint64_t hits = 0;
+      for (size_t i = 0; i < call->entries.size(); ++i) {
+        Entry& e = call->entries[i];
+        if (e.status != BackendStatus::kHit) continue;
+        ++hits;
+        const std::string& key = call->keys[i];
+        char header[64 + kMaxKeyLength];
+        char* p = header;
+        memcpy(p, "VALUE ", 6);
+        p += 6;
+        memcpy(p, key.data(), key.size());
+        p += key.size();
+        *p++ = ' ';
+        p = absl::numbers_internal::FastIntToBuffer(e.flags, p);
+        *p++ = ' ';
+        const size_t size = e.item ? e.item.value().size() : e.value.size();
+        p = absl::numbers_internal::FastIntToBuffer(static_cast<uint64_t>(size),
+                                                    p);
+        if (with_cas) {
+          *p++ = ' ';
+          p = absl::numbers_internal::FastIntToBuffer(e.cas, p);
+        }
+        *p++ = '\r';
+        *p++ = '\n';
+        out.Append(absl::string_view(header, p - header));
+        if (e.item) {
+          const absl::string_view bytes = e.item.value_with_crlf();
+          out.AppendItem(std::move(e.item), bytes);
+        } else {
+          out.Append(e.value);
+          out.Append("\r\n");
+        }
+      }
+      out.Append("END\r\n");
+      const uint64_t n = call->entries.size();
+      if (touch) {
+        m.Add(Counter::cmd_touch, n);
+        m.Add(Counter::touch_hits, hits);
+        m.Add(Counter::touch_misses, n - hits);
+      } else {
+        m.Add(Counter::cmd_get, n);
+        m.Add(Counter::get_hits, hits);
+        m.Add(Counter::get_misses, n - hits);
+      }
+      return;
+    }
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kCas: {
+      m.Add(Counter::cmd_set);
+      const bool cas = call->command == Command::kCas;
+      switch (status) {
+        case BackendStatus::kStored:
+          if (cas) m.Add(Counter::cas_hits);
+          line("STORED\r\n");
+          break;
+        case BackendStatus::kNotStored:
+          line("NOT_STORED\r\n");
+          break;
+        case BackendStatus::kExists:
+          if (cas) m.Add(Counter::cas_badval);
+          line("EXISTS\r\n");
+          break;
+        default:
+          if (cas) m.Add(Counter::cas_misses);
+          line("NOT_FOUND\r\n");
+          break;
+      }
+      return;
+    }
+    case Command::kDelete:
+      m.Add(Counter::cmd_delete);
+      if (status == BackendStatus::kDeleted) {
+        m.Add(Counter::delete_hits);
+        line("DELETED\r\n");
+      } else {
+        m.Add(Counter::delete_misses);
+        line("NOT_FOUND\r\n");
+      }
+      return;
+    case Command::kIncr:
+    case Command::kDecr: {
+      const bool incr = call->command == Command::kIncr;
+      if (status == BackendStatus::kNumber) {
+        m.Add(incr ? Counter::incr_hits : Counter::decr_hits);
+        if (!quiet) {
+          out.Append(call->entries[0].value);
+          out.Append("\r\n");
+        }
+      } else {
+        m.Add(incr ? Counter::incr_misses : Counter::decr_misses);
+        line("NOT_FOUND\r\n");
+      }
+      return;
+    }
+    case Command::kTouch:
+      m.Add(Counter::cmd_touch);
+      if (status == BackendStatus::kTouched) {
+        m.Add(Counter::touch_hits);
+        line("TOUCHED\r\n");
+      } else {
+        m.Add(Counter::touch_misses);
+        line("NOT_FOUND\r\n");
+      }
+      return;
+    case Command::kFlushAll:
+      m.Add(Counter::cmd_flush);
+      line("OK\r\n");
+      return;
+    case Command::kVersion:
+      out.Append(absl::StrCat("VERSION ", kVersion, "\r\n"));
+      return;
+    case Command::kVerbosity:
+      line("OK\r\n");
+      return;
+    default:
+      out.Append("ERROR\r\n");
+      return;
+  }
+}
+
+}  // namespace memshard
