@@ -416,6 +416,13 @@ bool Connection::ProcessAsciiAuth(absl::string_view in) {
       close_after_write_ = true;
       return false;
     case AsciiAuthStatus::kReply:
+      // Count answers to credentials, not refusals of other commands.
+      if (result.authenticated) {
+        table_->metrics().Add(Counter::auth_cmds);
+      } else if (result.reply == "CLIENT_ERROR authentication failure") {
+        table_->metrics().Add(Counter::auth_cmds);
+        table_->metrics().Add(Counter::auth_errors);
+      }
       output_.Append(result.reply);
       output_.Append("\r\n");
       input_.Consume(consumed);

@@ -507,6 +507,10 @@ TEST(AsciiAuthTest, AuthFileHandshake) {
   EXPECT_EQ(client->Get("k"), "v");
   EXPECT_EQ(client->Command("mg k v"), "VA 1");
   EXPECT_EQ(client->ReadLine(), "v");
+  // Asked on the authenticated connection: others would be refused.
+  StatsMap stats = client->Stats();
+  EXPECT_EQ(StatInt(stats, "auth_cmds"), 2);
+  EXPECT_EQ(StatInt(stats, "auth_errors"), 1);
   // Binary clients must authenticate too, with the same list.
   auto binary = Connect(**server);
   ASSERT_TRUE(binary);

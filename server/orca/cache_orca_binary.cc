@@ -319,12 +319,14 @@ void CacheOrca::BinarySaslAuth(const BinaryRequest& request,
     AppendBinaryError(request, BinaryStatus::kUnknownCommand, out);
     return;
   }
+  metrics_->Add(Counter::auth_cmds);
   // PLAIN is one step: a SASL Step, or any other mechanism, fails.
   absl::string_view user;
   absl::string_view password;
   if (request.op != BinaryOpcode::kSaslAuth || request.key != "PLAIN" ||
       !ParseSaslPlain(request.value, &user, &password) ||
       !sasl->Check(user, password)) {
+    metrics_->Add(Counter::auth_errors);
     AppendBinaryError(request, BinaryStatus::kAuthError, out);
     return;
   }
