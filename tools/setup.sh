@@ -20,7 +20,8 @@ build_packages=(bazel-bootstrap g++ pkg-config libabsl-dev libgflags-dev
 # Real peers the tests start: memcached as reference/backend, its tools and
 # clients.
 test_packages=(memcached libmemcached-tools python3-pymemcache netcat-openbsd
-  procps prometheus libmemcached-dev systemd libsasl2-modules)
+  procps prometheus libmemcached-dev systemd libsasl2-modules
+  nutcracker)
 
 wanted=("${build_packages[@]}")
 [ "$mode" = test ] && wanted+=("${test_packages[@]}")

@@ -130,9 +130,12 @@ class Server:
     """One server process (memcached or memshard) pinned with taskset."""
 
     def __init__(self, label, kind, binary, cpu, workdir, memory_mb,
-                 max_connections):
+                 max_connections, backend_port=None):
         self.label = label
-        self.kind = kind  # "memcached" or "memshard": how to start it
+        # How to start it: "memcached", "memshard", or a proxy in front of
+        # the memcached at backend_port: "memshard-proxy", "nutcracker".
+        self.kind = kind
+        self.backend_port = backend_port
         self.binary = binary
         self.cpu = cpu
         self.workdir = workdir
@@ -159,6 +162,19 @@ class Server:
                     "-c", str(self.max_connections)]
             if os.geteuid() == 0:
                 args += ["-u", "root"]
+        elif self.kind == "nutcracker":
+            self.port = pick_port()
+            conf = os.path.join(self.workdir, self.label + ".yml")
+            with open(conf, "w") as f:
+                # twemproxy's libmemcached-compatible placement, as memshard.
+                f.write("bench:\n  listen: 127.0.0.1:%d\n  hash: md5\n"
+                        "  distribution: ketama\n  timeout: 1000\n"
+                        "  servers:\n   - 127.0.0.1:%d:1\n" %
+                        (self.port, self.backend_port))
+            args = [self.binary, "-c", conf, "-s", str(pick_port()),
+                    "-a", "127.0.0.1", "-p",
+                    os.path.join(self.workdir, self.label + ".pid"),
+                    "-o", self.log_path + ".nutcracker"]
         else:
             self.port = None
             args = [self.binary, "--listen=127.0.0.1", "--port=0",
@@ -169,6 +185,11 @@ class Server:
                 # Off: the default admin port may be taken by another
                 # memshard, and the endpoint is not under test here.
                 args.append("--admin_port=0")
+            if self.kind == "memshard-proxy":
+                # Text to the backend, as nutcracker speaks.
+                args += ["--mode=proxy",
+                         "--backends=127.0.0.1:%d" % self.backend_port,
+                         "--backend_protocol=text"]
         command = ["taskset", "-c", str(self.cpu)] + args
         log_file = open(self.log_path, "a")
         log_file.write("$ %s\n" % " ".join(command))
@@ -281,7 +302,53 @@ DESCRIPTIONS = {
     "S4": "{open_connections} conns x 1 req/s, open loop",
     "S5": "{idle} idle connections",
     "S6": "{keys} items, 32 B key + 100 B value",
+    "P1": "proxy, 50 conns, depth 1, get:set 9:1",
 }
+
+
+def proxy_scenario(loadgen, memcached, memshard_binary, options, scale,
+                   pairs, discard_first, workdir, problems):
+    """P1: memshard --mode=proxy vs nutcracker, each pinned to the server
+    CPU, in front of one memcached (on the loadgen CPU: two cores only).
+    Returns (rows, raw)."""
+    nutcracker = shutil.which("nutcracker") or "/usr/sbin/nutcracker"
+    if not os.access(nutcracker, os.X_OK):
+        if options.no_install:
+            die("nutcracker not found")
+        log("bench: installing nutcracker")
+        subprocess.run(["apt-get", "install", "-y", "-qq", "nutcracker"],
+                       check=True, stdout=subprocess.DEVNULL,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    backend = Server("backend", "memcached", memcached, options.loadgen_cpu,
+                     workdir, 1024, 19000)
+    servers = [backend]
+    try:
+        backend.start()
+        prefill(loadgen, backend, scale, problems)
+        peer = Server("nutcracker", "nutcracker", nutcracker,
+                      options.server_cpu, workdir, 1024, 19000,
+                      backend_port=backend.port)
+        candidate = Server("memshard-proxy", "memshard-proxy",
+                           memshard_binary, options.server_cpu, workdir, 1024,
+                           19000, backend_port=backend.port)
+        servers += [peer, candidate]
+        peer.start()
+        candidate.start()
+        log("bench: P1")
+        measured = run_alternating(loadgen, peer, candidate, scale, "S1",
+                                   pairs, discard_first, problems)
+    finally:
+        for server in servers:
+            server.stop()
+    rows = []
+    for i, (metric, title, digits) in enumerate(
+            [("ops_per_sec", "ops/s", 0),
+             ("cpu_us_per_op", "proxy CPU us/op", 2)]):
+        rows.append(("P1 " + DESCRIPTIONS["P1"] if i == 0 else "", title,
+                     fmt(median_of(measured, 0, metric), digits),
+                     fmt(median_of(measured, 1, metric), digits),
+                     fmt_ratio(ratio_summary(measured, metric))))
+    return rows, measured
 
 
 def check_clean(result, where, problems):
@@ -412,7 +479,7 @@ def main():
                         help="measured seconds per window (full)")
     parser.add_argument("--warmup", type=float, default=1.0,
                         help="unmeasured seconds before each window (full)")
-    parser.add_argument("--scenarios", default="S1,S2,S3,S4,S5,S6")
+    parser.add_argument("--scenarios", default="S1,S2,S3,S4,S5,S6,P1")
     parser.add_argument("--loadgen", help="loadgen binary (default: build)")
     parser.add_argument("--memshard", help="memshard binary (default: build); "
                         "a binary named 'memcached' here is started as "
@@ -536,6 +603,15 @@ def main():
         for server in (peer, candidate):
             server.stop()
 
+    proxy_rows = []
+    if "P1" in scenarios and candidate_kind == "memshard" and not problems:
+        try:
+            proxy_rows, raw["scenarios"]["P1"] = proxy_scenario(
+                loadgen, memcached, memshard_binary, options, scale, pairs,
+                discard_first, workdir, problems)
+        except KeyboardInterrupt:
+            problems.append("interrupted")
+
     mode = ("quick (1 window per server, reduced scale)" if options.quick
             else "full (%d alternating pairs after a discarded warm-up "
             "window, %gs windows)" % (pairs, scale["window"]))
@@ -547,6 +623,11 @@ def main():
     print(report(rows, peer.label, candidate_label, header))
     print("values are medians over windows; ratios are %s/memcached per "
           "pair" % candidate_label)
+    if proxy_rows:
+        print()
+        print(report(proxy_rows, "nutcracker", "memshard",
+                     "proxies in front of one memcached (on the loadgen CPU)"))
+        print("ratios are memshard --mode=proxy / nutcracker per pair")
     if options.json_out:
         with open(options.json_out, "w") as f:
             json.dump(raw, f, indent=1)
