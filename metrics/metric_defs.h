@@ -127,7 +127,7 @@
     "Stores refused because the item exceeds --max_item_size")                 \
   F(Y, store_no_memory, COUNTER, WORKER, "memcached_item_no_memory_total",     \
     "Stores refused for lack of memory")                                       \
-  F(Y, auth_cmds, COUNTER, WORKER, "memshard_auth_commands_total",            \
+  F(Y, auth_cmds, COUNTER, WORKER, "memshard_auth_commands_total",             \
     "Authentication attempts (SASL auth/step, ascii auth sets)")               \
   F(Y, auth_errors, COUNTER, WORKER, "memshard_auth_errors_total",             \
     "Failed authentication attempts")                                          \
