@@ -1,5 +1,6 @@
-// Plays every golden wire script (testing/golden/*.txt) against the real
-// memshard binary and against Debian's memcached, each on a fresh server.
+// Plays every golden wire script (testing/golden/*.txt: the text protocol,
+// and meta_*.txt for the meta protocol) against the real memshard binary and
+// against Debian's memcached, each on a fresh server.
 // The same expectations must hold on both: a script that fails on memcached
 // is a wrong script, one that fails only on memshard is a memshard bug.
 // Scripts marked "@memcached-only" record a known difference (memshard
