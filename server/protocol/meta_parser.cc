@@ -3,6 +3,8 @@
 #include <cstring>
 #include <limits>
 
+#include "server/protocol/number_token.h"
+
 namespace memshard {
 namespace {
 
@@ -34,61 +36,8 @@ ParseResult ClientError(absl::string_view message, uint64_t swallow = 0) {
   return result;
 }
 
-inline bool IsSpace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-
-// strto*()'s grammar as memcached's safe_strto*() accept it: leading spaces,
-// an optional sign, digits, then the end or a space-like byte. Fails on no
-// digits, junk or a magnitude above `limit`.
-bool ParseMagnitude(absl::string_view token, uint64_t limit, bool* negative,
-                    uint64_t* magnitude) {
-  const char* p = token.data();
-  const char* const end = p + token.size();
-  while (p < end && IsSpace(*p)) ++p;
-  *negative = false;
-  if (p < end && (*p == '+' || *p == '-')) {
-    *negative = *p == '-';
-    ++p;
-  }
-  const char* const digits = p;
-  uint64_t value = 0;
-  for (; p < end; ++p) {
-    const unsigned digit = static_cast<unsigned char>(*p) - '0';
-    if (digit > 9) break;
-    if (value > (limit - digit) / 10) return false;
-    value = value * 10 + digit;
-  }
-  if (p == digits) return false;
-  if (p < end && !IsSpace(*p)) return false;
-  *magnitude = value;
-  return true;
-}
-
-// A negated unsigned number is refused ("-0" is zero), as memcached does.
-bool ParseUnsigned(absl::string_view token, uint64_t max, uint64_t* out) {
-  bool negative;
-  uint64_t value;
-  if (!ParseMagnitude(token, max, &negative, &value)) return false;
-  if (negative && value != 0) return false;
-  *out = value;
-  return true;
-}
-
-// Any int64, like the text parser's exptimes (memcached truncates to int32).
-bool ParseSigned(absl::string_view token, int64_t* out) {
-  constexpr uint64_t kMaxPositive = std::numeric_limits<int64_t>::max();
-  bool negative;
-  uint64_t value;
-  if (!ParseMagnitude(token, kMaxPositive + 1, &negative, &value)) {
-    return false;
-  }
-  if (!negative) {
-    if (value > kMaxPositive) return false;
-    *out = static_cast<int64_t>(value);
-  } else {
-    *out = static_cast<int64_t>(0 - value);
-  }
-  return true;
-}
+using number_token::ParseSigned;
+using number_token::ParseUnsigned;
 
 // The line's content and its tokens (split on ' ' only, like memcached).
 struct Line {
