@@ -20,8 +20,9 @@ namespace {
 constexpr uint32_t kDefaultStripes = 1024;
 constexpr uint32_t kMaxStripes = 1 << 16;
 constexpr uint64_t kMaxItemSizeLimit = uint64_t{1} << 30;
-// Tables start small (a stripe may stay nearly empty) and double at load
-// factor 1.
+// Tables start small (a stripe may stay nearly empty) and double when the
+// load factor passes 1.5 (memcached's threshold): chains stay short and a
+// bucket costs under a slot per item.
 constexpr size_t kInitialBuckets = 16;
 constexpr size_t kMaxBuckets = size_t{1} << 31;
 // Bounds on the work done per lock hold by the maintenance paths, so that
@@ -109,7 +110,7 @@ int Log2(uint32_t power_of_two) {
 }
 
 uint64_t Accounted(const Item* item) {
-  return Store::AccountedSize(item->key_len(), item->value_len);
+  return Store::AccountedSize(item->key_len(), item->value_len, item->flags());
 }
 
 }  // namespace
@@ -138,11 +139,15 @@ struct Store::FreeList {
 };
 
 // One stripe: a chained hash table (intrusive, through Item::hash_next) and
-// an exact LRU list (intrusive, doubly linked). An exact LRU costs two
-// pointers per item where CLOCK would cost a bit, but arbitrary removal
+// an exact LRU list (intrusive, doubly linked). CLOCK would cost a bit per
+// item instead of two links, but with malloc'd items LRU is what keeps RSS
+// bounded: under overfill the LRU tail is the oldest allocation, so
+// evictions free neighbouring blocks that coalesce, while CLOCK over the
+// hash table evicts in hash order and leaves holes everywhere
+// (//tools/memcheck overfill at 64 MiB with value sizes shifting from small
+// to large: peak RSS 137 MiB with CLOCK, 93 with LRU; bound 102.4). Removal
 // (delete, replace, lazy expiry) needs the back link anyway, and exact order
-// makes eviction predictable for operators and tests. The bump on every hit
-// is a few stores under a lock we already hold.
+// makes eviction predictable for operators and tests.
 //
 // Aligned to a cache line so neighbouring stripes' locks do not false-share.
 struct alignas(64) Store::Stripe {
@@ -277,7 +282,7 @@ struct alignas(64) Store::Stripe {
   // A read: most recently used, fetched, accessed now.
   void Access(Item* item, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     Bump(item);
-    item->MarkFetched();
+    item->Set(Item::kFetched);
     item->last_access = ClampTime(now);
   }
 
@@ -339,7 +344,9 @@ struct alignas(64) Store::Stripe {
   // The bucket count to grow from, or 0 if the load factor is fine.
   size_t GrowthNeeded() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     const size_t buckets_now = bucket_count();
-    return count > buckets_now && buckets_now < kMaxBuckets ? buckets_now : 0;
+    return count > buckets_now + buckets_now / 2 && buckets_now < kMaxBuckets
+               ? buckets_now
+               : 0;
   }
 };
 
@@ -373,11 +380,13 @@ Store::~Store() {
   for (uint32_t i = 0; i < stripe_count_; ++i) {
     Stripe& stripe = stripes_[i];
     SpinLockHolder holder(&stripe.lock);
-    Item* item = stripe.lru_head;
-    while (item != nullptr) {
-      Item* next = item->lru_next;
-      Item::Unref(item);  // Survives if an ItemRef still holds it.
-      item = next;
+    for (size_t b = 0; b < stripe.bucket_count(); ++b) {
+      Item* item = stripe.buckets[b];
+      while (item != nullptr) {
+        Item* next = item->hash_next;
+        Item::Unref(item);  // Survives if an ItemRef still holds it.
+        item = next;
+      }
     }
   }
 }
@@ -443,7 +452,7 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
                        uint64_t cas_in, int64_t now, uint64_t* cas_out,
                        const PutOptions& options) {
   if (key.size() > kMaxKeyLength) return StoreResult::kNotStored;
-  if (Item::AllocSize(key.size(), value.size()) > max_item_size_) {
+  if (Item::AllocSize(key.size(), value.size(), flags) > max_item_size_) {
     if (mode == StoreMode::kSet) Delete(key, now);
     return StoreResult::kTooLarge;
   }
@@ -453,11 +462,11 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
   const uint64_t hash = HashKey(key);
   Stripe& stripe = StripeFor(hash);
   const uint32_t expiry = ClampExpiry(expires_at);
-  const uint64_t size = AccountedSize(key.size(), value.size());
+  const uint64_t size = AccountedSize(key.size(), value.size(), flags);
 
   // Build the whole item before taking the lock.
-  Item* item = Item::Create(key, flags, expiry, value.size());
-  item->key_binary = options.key_binary;
+  Item* item =
+      Item::Create(key, flags, expiry, value.size(), options.key_binary);
   if (!value.empty()) {
     std::memcpy(item->mutable_value(), value.data(), value.size());
   }
@@ -494,8 +503,8 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
             // expiry and win mark.
             result = StoreResult::kStored;
             item->expires_at.store(old->expiry(), std::memory_order_relaxed);
-            item->meta_state =
-                Item::kStale | (old->meta_state & Item::kTokenSent);
+            item->Set(Item::kStale |
+                      (old->Has(Item::kTokenSent) ? Item::kTokenSent : 0));
           }
         } else {
           result = StoreResult::kStored;
@@ -561,7 +570,7 @@ Store::SwapOutcome Store::SwapIfCurrent(Stripe& stripe, absl::string_view key,
       replacement->expires_at.store(
           new_expiry != nullptr ? ClampExpiry(*new_expiry) : expected->expiry(),
           std::memory_order_relaxed);
-      replacement->key_binary = expected->key_binary;
+      if (expected->key_binary()) replacement->Set(Item::kKeyBinary);
       stripe.Unlink(slot, &free);
       stripe.MakeRoom(size, now, &free);
       replacement->set_cas(stripe.NextCas(stripe_bits_));
@@ -591,11 +600,11 @@ StoreResult Store::Concat(bool append, absl::string_view key,
     }
     const size_t value_len = size_t{old->value_len} + value.size();
     // memcached answers NOT_STORED when the combined item cannot be made.
-    if (Item::AllocSize(key.size(), value_len) > max_item_size_) {
+    if (Item::AllocSize(key.size(), value_len, old->flags()) > max_item_size_) {
       Item::Unref(old);
       return StoreResult::kNotStored;
     }
-    Item* item = Item::Create(key, old->flags, old->expiry(), value_len);
+    Item* item = Item::Create(key, old->flags(), old->expiry(), value_len);
     char* out = item->mutable_value();
     const absl::string_view first = append ? old->value() : value;
     const absl::string_view second = append ? value : old->value();
@@ -673,7 +682,7 @@ DeltaResult Store::Delta(absl::string_view key, bool increment, uint64_t delta,
     // memcached rewrites in place when the number fits, padding with spaces,
     // so the length never shrinks; it only grows when the number does.
     const size_t value_len = std::max<size_t>(digit_count, old->value_len);
-    Item* item = Item::Create(key, old->flags, old->expiry(), value_len);
+    Item* item = Item::Create(key, old->flags(), old->expiry(), value_len);
     char* out = item->mutable_value();
     std::memcpy(out, digits, digit_count);
     std::memset(out + digit_count, ' ', value_len - digit_count);
@@ -727,11 +736,11 @@ DeleteResult Store::Invalidate(absl::string_view key, bool check_cas,
       return DeleteResult::kExists;
     }
     // The CAS must change and items are immutable: link a stale copy.
-    Item* item = Item::Create(key, old->flags, old->expiry(), old->value_len);
+    Item* item = Item::Create(key, old->flags(), old->expiry(), old->value_len);
     if (old->value_len != 0) {
       std::memcpy(item->mutable_value(), old->value().data(), old->value_len);
     }
-    item->meta_state = Item::kStale;  // and no win handed out yet
+    item->Set(Item::kStale);  // and no win handed out yet
     const SwapOutcome swap =
         SwapIfCurrent(stripe, key, hash, old, item, now, nullptr,
                       set_expiry ? &expires_at : nullptr);
@@ -759,8 +768,7 @@ ItemRef Store::MetaGet(absl::string_view key, const MetaGetOptions& options,
     const int64_t expiry = options.set_expiry && !options.vivify_after_ttl
                                ? options.expires_at
                                : options.vivify_expires_at;
-    fresh = Item::Create(key, 0, ClampExpiry(expiry), 0);
-    fresh->key_binary = options.key_binary;
+    fresh = Item::Create(key, 0, ClampExpiry(expiry), 0, options.key_binary);
   }
   Item* item = nullptr;
   size_t grow_from = 0;
@@ -791,8 +799,8 @@ ItemRef Store::MetaGet(absl::string_view key, const MetaGetOptions& options,
       grow_from = stripe.GrowthNeeded();
     }
     if (item != nullptr) {
-      meta->token_sent = (item->meta_state & Item::kTokenSent) != 0;
-      meta->stale = (item->meta_state & Item::kStale) != 0;
+      meta->token_sent = item->Has(Item::kTokenSent);
+      meta->stale = item->Has(Item::kStale);
       if (meta->created) {
         meta->won = true;
       } else if (options.recache && !meta->token_sent) {
@@ -802,7 +810,7 @@ ItemRef Store::MetaGet(absl::string_view key, const MetaGetOptions& options,
         if (expiry != 0 && expiry < options.recache_below) meta->won = true;
       }
       if (meta->stale && !meta->token_sent) meta->won = true;
-      if (meta->won) item->meta_state |= Item::kTokenSent;
+      if (meta->won) item->Set(Item::kTokenSent);
       if (options.bump) stripe.Access(item, now);
       item->Ref();
     }
@@ -826,8 +834,8 @@ ItemRef Store::Peek(absl::string_view key, int64_t now, ItemMeta* meta) {
   meta->expiry_before = item->expiry();
   meta->fetched = item->fetched();
   meta->last_access = item->last_access;
-  meta->stale = (item->meta_state & Item::kStale) != 0;
-  meta->token_sent = (item->meta_state & Item::kTokenSent) != 0;
+  meta->stale = item->Has(Item::kStale);
+  meta->token_sent = item->Has(Item::kTokenSent);
   item->Ref();
   return ItemRef(item);
 }

@@ -21,11 +21,12 @@
 // dead; values beyond 2^32-1 are clamped (year 2106).
 //
 // Memory: memory_limit_bytes is a hard budget on the bytes accounted for
-// linked items, Item::AllocSize() plus one hash-table slot each (the table is
-// kept at load factor <= 1, so a slot per item is its amortised cost). Each
-// stripe owns limit / stripes of it and evicts its own least recently used
-// items to stay within its share. Items that are unlinked but still held by
-// ItemRefs are not counted: they are in flight to a socket.
+// linked items, Item::AllocSize() plus one hash-table slot each (a table
+// doubles when its load factor passes 1.5, so it holds 0.67 to 1.33 slots
+// per item: one slot is the amortised cost). Each stripe owns
+// limit / stripes of it and evicts its own least recently used items to stay
+// within its share. Items that are unlinked but still held by ItemRefs are
+// not counted: they are in flight to a socket.
 #pragma once
 
 #include <atomic>
@@ -69,11 +70,11 @@ class ItemRef {
   absl::string_view value() const { return item_->value(); }
   // The value followed by "\r\n", contiguous: one iovec for a text reply.
   absl::string_view value_with_crlf() const { return item_->value_with_crlf(); }
-  uint32_t flags() const { return item_->flags; }
+  uint32_t flags() const { return item_->flags(); }
   uint64_t cas() const { return item_->cas(); }
   int64_t expires_at() const { return item_->expiry(); }
   // Stored with a base64 key (meta "b"): return the key base64-encoded.
-  bool key_binary() const { return item_->key_binary; }
+  bool key_binary() const { return item_->key_binary(); }
   // Item::AllocSize() of this item (meta "me" size).
   size_t alloc_size() const { return item_->alloc_size(); }
 
@@ -170,8 +171,8 @@ struct MetaGetOptions {
 
 struct StoreOptions {
   uint64_t memory_limit_bytes = 64ull << 20;
-  // Largest Item::AllocSize() (header + key + value + CRLF) accepted, like
-  // memcached's -I. At most 1 GiB.
+  // Largest Item::AllocSize() (header + flags + key + value + CRLF)
+  // accepted, like memcached's -I. At most 1 GiB.
   uint64_t max_item_size = 1 << 20;
   // Power of two, at most 65536; 0 = auto: 1024, halved (down to 1) until
   // each stripe's share holds at least 4 max-size items.
@@ -293,9 +294,11 @@ class Store {
   // Sums the stripes, taking each lock briefly: not an atomic snapshot.
   StoreStats GetStats() const;
 
-  // Bytes charged against the budget for an item of these lengths.
-  static constexpr uint64_t AccountedSize(size_t key_len, size_t value_len) {
-    return internal::Item::AllocSize(key_len, value_len) +
+  // Bytes charged against the budget for an item of these lengths and
+  // client flags (non-zero flags take 4 bytes).
+  static constexpr uint64_t AccountedSize(size_t key_len, size_t value_len,
+                                          uint32_t flags = 0) {
+    return internal::Item::AllocSize(key_len, value_len, flags) +
            sizeof(internal::Item*);
   }
   static constexpr size_t kMaxKeyLength = internal::Item::kMaxKeyLength;
