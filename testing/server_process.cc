@@ -329,8 +329,10 @@ void ServerProcess::CheckLogForSanitizerReports() const {
   // Under --config=asan/tsan the server is instrumented too; its reports
   // land in the log, where nobody would look if the test passed.
   std::string log = ReadLog();
+  // TSan reports races as WARNING, crashes it caught (SEGV) as ERROR.
   for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                             "WARNING: ThreadSanitizer", "runtime error:"}) {
+                             "WARNING: ThreadSanitizer",
+                             "ERROR: ThreadSanitizer", "runtime error:"}) {
     size_t at = log.find(marker);
     if (at != std::string::npos) {
       ADD_FAILURE() << "sanitizer report in the server log (" << log_path_

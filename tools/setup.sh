@@ -2,7 +2,11 @@
 # memshard set-up: installs what is missing (Debian 12 packages), builds, and
 #   tools/setup.sh run [memshard flags...]  starts memshard in the foreground
 #                                           (embedded cache, 127.0.0.1:11211)
-#   tools/setup.sh test [bazel targets...]  runs every test (default //...)
+#   tools/setup.sh test [bazel targets...]  runs every test (default //...);
+#                                           MEMSHARD_SANITIZERS="asan tsan"
+#                                           runs them again under each
+#                                           --config, MEMSHARD_FUZZ=1 adds
+#                                           the fuzzers; fails if any fails
 # Works as root, or as a user with sudo (used only for apt-get).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +25,9 @@ build_packages=(bazel-bootstrap g++ pkg-config libabsl-dev libgflags-dev
 # clients.
 test_packages=(memcached libmemcached-tools python3-pymemcache netcat-openbsd
   procps prometheus libmemcached-dev systemd libsasl2-modules
-  nutcracker)
+  nutcracker
+  # libFuzzer needs clang (tools/fuzz/run_fuzzers.sh).
+  clang-14 libclang-rt-14-dev libfuzzer-14-dev)
 
 wanted=("${build_packages[@]}")
 [ "$mode" = test ] && wanted+=("${test_packages[@]}")
@@ -54,11 +60,52 @@ targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(//...)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-set +e
-bazel test "${targets[@]}" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-set -e
-passed=$(grep -cE '^//\S+\s+(\(cached\) )?PASSED' "$log" || true)
-failed=$(grep -cE '^//\S+\s+(FAILED|TIMEOUT|NO STATUS|FAILED TO BUILD)' "$log" || true)
-echo "bazel tests: ${passed} passed, ${failed} failed"
-exit "$status"
+summary=()
+overall=0
+
+# One `bazel test` pass; extra bazel flags in "$@". Records "name: counts,
+# time" in `summary` and a failure in `overall`.
+test_pass() {
+  local name=$1
+  shift
+  local start=$SECONDS
+  echo "=== bazel test ${name} ===" >&2
+  set +e
+  bazel test --keep_going "$@" -- "${targets[@]}" 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]}
+  set -e
+  local passed failed
+  passed=$(grep -cE '^//\S+\s+(\(cached\) )?PASSED' "$log" || true)
+  failed=$(grep -cE '^//\S+\s+(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FAILED TO BUILD|INCOMPLETE)' "$log" || true)
+  # Exit 4: nothing to test (every target filtered out) is not a failure.
+  [ "$status" -eq 4 ] && status=0
+  summary+=("${name}: ${passed} passed, ${failed} failed, $((SECONDS - start)) s")
+  [ "$status" -ne 0 ] && overall=1
+  return 0
+}
+
+# Each config has its own output directory (--platform_suffix in .bazelrc),
+# so the passes do not rebuild each other's objects. MEMSHARD_SANITIZERS=
+# "asan tsan" adds the sanitizer passes. They are not yet the default (CI
+# runs the plain pass): both still have failures to fix first (issue #9).
+test_pass plain
+for config in ${MEMSHARD_SANITIZERS-}; do
+  test_pass "$config" "--config=${config}"
+done
+
+# Fuzzers (tools/fuzz/run_fuzzers.sh: clang-14 + libFuzzer + ASan + UBSan),
+# 60 s each, with MEMSHARD_FUZZ=1. The plain pass always replays the
+# checked-in corpora through the same harnesses (//testing/fuzz).
+if [ -n "${MEMSHARD_FUZZ:-}" ]; then
+  start=$SECONDS
+  echo "=== fuzzers ===" >&2
+  if tools/fuzz/run_fuzzers.sh --seconds=60; then
+    summary+=("fuzz: passed, $((SECONDS - start)) s")
+  else
+    summary+=("fuzz: FAILED, $((SECONDS - start)) s")
+    overall=1
+  fi
+fi
+
+for line in "${summary[@]}"; do echo "bazel tests ${line}"; done
+exit "$overall"

@@ -1,6 +1,8 @@
 #include "server/auth/authenticator.h"
 
 #include <fstream>
+#include <mutex>
+#include <shared_mutex>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -33,7 +35,7 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::FromText(
   absl::StatusOr<Entries> entries = Parse(text);
   if (!entries.ok()) return entries.status();
   std::unique_ptr<Authenticator> auth(new Authenticator(""));
-  absl::MutexLock lock(&auth->mu_);
+  std::lock_guard<std::shared_mutex> lock(auth->mu_);
   auth->entries_ = *std::move(entries);
   return auth;
 }
@@ -56,14 +58,14 @@ absl::Status Authenticator::Reload() {
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ": ", entries.status().message()));
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::shared_mutex> lock(mu_);
   entries_ = *std::move(entries);
   return absl::OkStatus();
 }
 
 bool Authenticator::Check(absl::string_view user,
                           absl::string_view password) const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   // No early exit: every entry costs the same whether or not it matches.
   bool ok = false;
   for (const auto& [name, secret] : entries_) {

@@ -8,18 +8,19 @@
 #include <unistd.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "core/socket.h"
 #include "gtest/gtest.h"
 #include "server/backend/backend_test_harness.h"
 #include "testing/blocking_client.h"
 #include "testing/memcached_process.h"
+#include "testing/notification.h"
 #include "testing/server_process.h"
 
 namespace memshard {
@@ -293,12 +294,12 @@ TEST_F(ThreeBackendsTest, KeysLiveWhereTheRingSaysAndMultigetKeepsOrder) {
   struct Assembler : ReplySink {
     explicit Assembler(size_t n) : collector(n) {}
     void OnBackendReply(uint64_t tag, const BackendReply& reply) override {
-      absl::MutexLock lock(&mu);
+      std::lock_guard<std::mutex> lock(mu);
       if (collector.Set(tag, reply)) done.Notify();
     }
-    absl::Mutex mu;
+    std::mutex mu;
     RetrievalCollector collector ABSL_GUARDED_BY(mu);
-    absl::Notification done;
+    Notification done;
   } assembler(wanted.size());
   h.OnWorker([&](BackendPool& pool) {
     for (size_t i = 0; i < wanted.size(); ++i) {
@@ -307,7 +308,7 @@ TEST_F(ThreeBackendsTest, KeysLiveWhereTheRingSaysAndMultigetKeepsOrder) {
     }
   });
   ASSERT_TRUE(assembler.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  absl::MutexLock lock(&assembler.mu);
+  std::lock_guard<std::mutex> lock(assembler.mu);
   for (size_t i = 0; i < wanted.size(); ++i) {
     const RetrievalCollector::Entry& e = assembler.collector.entry(i);
     EXPECT_TRUE(e.done);

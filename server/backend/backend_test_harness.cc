@@ -2,9 +2,9 @@
 
 #include <utility>
 
-#include "absl/synchronization/notification.h"
 #include "glog/logging.h"
 #include "gtest/gtest.h"
+#include "testing/notification.h"
 
 namespace memshard {
 namespace backend {
@@ -12,7 +12,7 @@ namespace backend {
 CollectingSink::CollectingSink(size_t n) : results_(n) {}
 
 void CollectingSink::OnBackendReply(uint64_t tag, const BackendReply& reply) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (results_[tag].has_value()) {
     ++duplicates_;
     return;
@@ -25,41 +25,40 @@ void CollectingSink::OnBackendReply(uint64_t tag, const BackendReply& reply) {
   r.ttl = reply.ttl;
   r.elapsed = absl::Now() - start_;
   results_[tag] = std::move(r);
-  ++answered_;
+  if (++answered_ == results_.size()) all_answered_.notify_all();
 }
 
 void CollectingSink::Refused(uint64_t tag, BackendStatus status) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   Result r;
   r.status = status;
   r.refused = true;
   r.elapsed = absl::Now() - start_;
   results_[tag] = std::move(r);
-  ++answered_;
+  if (++answered_ == results_.size()) all_answered_.notify_all();
 }
 
 bool CollectingSink::Wait(absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
-  auto all = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return answered_ == results_.size();
-  };
-  return mu_.AwaitWithTimeout(absl::Condition(&all), timeout);
+  std::unique_lock<std::mutex> lock(mu_);
+  return all_answered_.wait_for(
+      lock, absl::ToChronoNanoseconds(timeout),
+      [this] { return answered_ == results_.size(); });
 }
 
 std::vector<Result> CollectingSink::results() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   std::vector<Result> out;
   for (auto& r : results_) out.push_back(r.value_or(Result()));
   return out;
 }
 
 size_t CollectingSink::answered() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return answered_;
 }
 
 int CollectingSink::duplicates() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return duplicates_;
 }
 
@@ -71,7 +70,7 @@ PoolHarness::PoolHarness(BackendOptions options)
   absl::StatusOr<std::vector<ResolvedAddress>> resolved =
       ResolveBackends(options_.backends);
   CHECK(resolved.ok()) << resolved.status();
-  absl::Notification ready;
+  Notification ready;
   worker_.Start([&] {
     pool_ = std::make_unique<BackendPool>(&worker_.loop(), &worker_.pool(),
                                           options_, *resolved, stats_.get(), 0);
@@ -89,7 +88,7 @@ PoolHarness::~PoolHarness() {
 }
 
 void PoolHarness::OnWorker(absl::AnyInvocable<void(BackendPool&)> fn) {
-  absl::Notification done;
+  Notification done;
   worker_.Post([&] {
     fn(*pool_);
     done.Notify();

@@ -4,16 +4,20 @@
 // server, driven from a test's thread.
 //
 // Thread-compatible: one test thread calls it. Every wait is bounded, so a
-// pool that never answers fails the test instead of hanging it.
+// pool that never answers fails the test instead of hanging it. Hand-offs
+// between the threads use std::mutex, not absl::Mutex: Debian's absl is not
+// built for ThreadSanitizer, which would then report false races.
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/worker.h"
 #include "server/backend/backend_pool.h"
@@ -48,7 +52,9 @@ class CollectingSink : public ReplySink {
   int duplicates();
 
  private:
-  absl::Mutex mu_;
+  std::mutex mu_;
+  // Signalled when the last tag is answered.
+  std::condition_variable all_answered_;
   const absl::Time start_ = absl::Now();
   std::vector<std::optional<Result>> results_ ABSL_GUARDED_BY(mu_);
   size_t answered_ ABSL_GUARDED_BY(mu_) = 0;
