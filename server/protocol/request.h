@@ -71,7 +71,7 @@ struct Request {
   uint64_t delta = 0;             // incr/decr
   int64_t delay = 0;              // flush_all [delay]
   uint32_t verbosity = 0;         // verbosity <level>
-  uint64_t memlimit_mb = 0;       // cache_memlimit <megabytes>
+  uint64_t memlimit_mb = 0;       // cache_memlimit <megabytes> (< 2^32)
   absl::string_view stats_group;  // stats [group]: "" for plain stats
 
   bool noreply = false;

@@ -306,8 +306,11 @@ ParseResult ParseSimple(const Args& args, Request* request) {
     case Command::kCacheMemlimit:
       if (args.count != 1 && args.count != 2) return Error();
       request->noreply = args.LastIsNoreply();
-      // memcached answers a bad number with a bare ERROR here.
-      if (!ParseUnsigned(args.v[0], kMaxUint64, &request->memlimit_mb)) {
+      // memcached answers a bad number with a bare ERROR here. It reads the
+      // megabytes into a uint32 (truncating bigger numbers); we refuse
+      // them, which also keeps megabytes << 20 from wrapping to a tiny
+      // limit (testing/fuzz checks both).
+      if (!ParseUnsigned(args.v[0], kMaxUint32, &request->memlimit_mb)) {
         return Error();
       }
       return Ok();

@@ -515,6 +515,12 @@ TEST(TextParserTest, CacheMemlimit) {
   EXPECT_THAT(Parse("cache_memlimit abc noreply\r\n"),
               ElementsAre("ERROR noreply"));
   EXPECT_THAT(Parse("cache_memlimit\r\n"), ElementsAre("ERROR"));
+  // At most 2^32-1 megabytes (memcached's uint32), so the limit in bytes
+  // cannot wrap: 2^44 << 20 would be a limit of 0.
+  EXPECT_THAT(Parse("cache_memlimit 4294967295\r\n"),
+              ElementsAre("cache_memlimit memlimit=4294967295"));
+  EXPECT_THAT(Parse("cache_memlimit 4294967296\r\n"), ElementsAre("ERROR"));
+  EXPECT_THAT(Parse("cache_memlimit 17592186044416\r\n"), ElementsAre("ERROR"));
 }
 
 // --- lines ---------------------------------------------------------------
