@@ -1,13 +1,17 @@
 #include "core/event_loop.h"
 
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "glog/logging.h"
 
 namespace memshard {
@@ -15,8 +19,12 @@ namespace {
 
 constexpr int kMaxEventsPerWait = 256;
 
-// The wake eventfd is registered with this marker instead of a handler.
+// The wake eventfd and the timerfd are registered with these markers
+// instead of handlers (never dereferenced).
 EventHandler* const kWakeMarker = nullptr;
+char timer_marker_tag;
+EventHandler* const kTimerMarker =
+    reinterpret_cast<EventHandler*>(&timer_marker_tag);
 
 absl::Status ErrnoStatus(const char* what) {
   return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
@@ -33,10 +41,16 @@ EventLoop::EventLoop() : now_(absl::Now()), events_(kMaxEventsPerWait) {
   ev.events = EPOLLIN;
   ev.data.ptr = kWakeMarker;
   PCHECK(epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) == 0);
+  timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  PCHECK(timer_fd_ >= 0) << "timerfd_create";
+  ev.events = EPOLLIN;
+  ev.data.ptr = kTimerMarker;
+  PCHECK(epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, timer_fd_, &ev) == 0);
 }
 
 EventLoop::~EventLoop() {
   deferred_.clear();
+  close(timer_fd_);
   close(wake_fd_);
   close(epoll_fd_);
 }
@@ -118,21 +132,41 @@ void EventLoop::Run() {
   running_ = false;
 }
 
-int EventLoop::NextTimeoutMs() const {
-  if (!deferred_.empty() || !soon_.empty()) return 0;
-  // Skip cancelled heads lazily in RunTimers; here a cancelled head only
-  // makes us wake early once.
-  if (timer_heap_.empty()) return -1;
-  absl::Duration wait = timer_heap_.top().when - absl::Now();
-  if (wait <= absl::ZeroDuration()) return 0;
-  // Round up so we never wake before the timer is due.
-  return static_cast<int>(
-      absl::ToInt64Milliseconds(wait + absl::Microseconds(999)));
+void EventLoop::ArmTimerFd() {
+  // Already armed for the front timer (the usual case, checked without a
+  // lookup): if it was cancelled meanwhile, the timerfd fires early once.
+  if (!timer_heap_.empty() && armed_for_ != absl::InfiniteFuture() &&
+      timer_heap_.top().id == armed_id_) {
+    return;
+  }
+  // Cancelled timers at the front would only cause an early wake-up.
+  while (!timer_heap_.empty() && !timers_.contains(timer_heap_.top().id)) {
+    timer_heap_.pop();
+  }
+  const absl::Time next =
+      timer_heap_.empty() ? absl::InfiniteFuture() : timer_heap_.top().when;
+  armed_id_ = timer_heap_.empty() ? 0 : timer_heap_.top().id;
+  if (next == armed_for_) return;
+  armed_for_ = next;
+  itimerspec spec{};  // all zero: disarm
+  if (next != absl::InfiniteFuture()) {
+    // Never zero, which would disarm: a due timer fires at once.
+    const absl::Duration wait =
+        std::max(next - absl::Now(), absl::Nanoseconds(1));
+    spec.it_value = absl::ToTimespec(wait);
+  }
+  PCHECK(timerfd_settime(timer_fd_, 0, &spec, nullptr) == 0)
+      << "timerfd_settime";
 }
 
 void EventLoop::RunOnce() {
-  int n = epoll_wait(epoll_fd_, events_.data(),
-                     static_cast<int>(events_.size()), NextTimeoutMs());
+  ArmTimerFd();
+  // Work left for the next iteration: poll, do not block.
+  const int timeout = deferred_.empty() && soon_.empty() ? -1 : 0;
+  // Not glibc's epoll_wait(): it is a thread cancellation point, with two
+  // atomic read-modify-writes around the call; loops are never cancelled.
+  int n = static_cast<int>(syscall(SYS_epoll_wait, epoll_fd_, events_.data(),
+                                   static_cast<int>(events_.size()), timeout));
   if (n < 0) {
     PCHECK(errno == EINTR) << "epoll_wait";
     n = 0;
@@ -148,6 +182,13 @@ void EventLoop::RunOnce() {
     auto* handler = static_cast<EventHandler*>(events_[i].data.ptr);
     if (handler == kWakeMarker) {
       woken = true;
+      continue;
+    }
+    if (handler == kTimerMarker) {
+      uint64_t expirations;
+      ssize_t r = read(timer_fd_, &expirations, sizeof(expirations));
+      (void)r;
+      armed_for_ = absl::InfiniteFuture();  // fired: arm again when needed
       continue;
     }
     handler->OnEvents(events_[i].events);
@@ -173,8 +214,10 @@ void EventLoop::RunPosted() {
 }
 
 void EventLoop::RunTimers() {
-  if (timer_heap_.empty()) return;
-  absl::Time now = absl::Now();
+  // The iteration's time, not a fresh clock read: a timer that falls due
+  // while this iteration runs fires in the next one (the timerfd is armed
+  // for it).
+  const absl::Time now = now_;
   while (!timer_heap_.empty() && timer_heap_.top().when <= now) {
     TimerId id = timer_heap_.top().id;
     timer_heap_.pop();

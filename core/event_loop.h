@@ -9,6 +9,12 @@
 // posted tasks and due timers, then run the epoch hooks and destroy what was
 // handed to DeleteLater(). So an object may schedule its own deletion from
 // inside its callback and stays valid until that callback returns.
+//
+// Timers are kept in a heap and delivered through one timerfd, armed for the
+// earliest deadline only when that changes, so epoll_wait always blocks
+// without a timeout: a timeout would make the kernel arm and cancel a
+// high-resolution timer on every idle wait (in a VM, a timer-device exit
+// each time), which with many mostly idle connections is once per request.
 
 #include <sys/epoll.h>
 
@@ -26,18 +32,19 @@
 
 namespace memshard {
 
-// Receives readiness for one file descriptor.
-class EventHandler {
- public:
-  virtual ~EventHandler() = default;
-  // `events` is the epoll mask (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, ...).
-  virtual void OnEvents(uint32_t events) = 0;
-};
-
 // Something the loop may destroy at the end of an iteration.
 class Deletable {
  public:
   virtual ~Deletable() = default;
+};
+
+// Receives readiness for one file descriptor. A handler is Deletable, so an
+// object that is both needs one vtable pointer, not two (a client
+// connection's size matters when there are tens of thousands).
+class EventHandler : public Deletable {
+ public:
+  // `events` is the epoll mask (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, ...).
+  virtual void OnEvents(uint32_t events) = 0;
 };
 
 class EventLoop {
@@ -93,13 +100,20 @@ class EventLoop {
   };
 
   void RunOnce();
-  int NextTimeoutMs() const;
   void RunPosted();
   void RunTimers();
+  // Arms the timerfd for the earliest live timer (or disarms it) if that
+  // is not what it is armed for already.
+  void ArmTimerFd();
   void Wake();
 
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
+  int timer_fd_ = -1;
+  // The deadline timer_fd_ is armed for; InfiniteFuture() when disarmed or
+  // once it has fired.
+  absl::Time armed_for_ = absl::InfiniteFuture();
+  TimerId armed_id_ = 0;  // the timer whose deadline that is
   bool running_ = false;
   absl::Time now_;
   uint64_t epoch_ = 0;

@@ -28,6 +28,24 @@ TEST(EventLoopTest, TimersFireInDeadlineOrder) {
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(30));
 }
 
+TEST(EventLoopTest, AnEarlierTimerAddedWhileWaitingFiresOnTime) {
+  EventLoop loop;
+  absl::Time start = absl::Now();
+  absl::Time fired = absl::InfiniteFuture();
+  // The loop sleeps toward the 10 s timer; a timer added from a callback
+  // for 20 ms later must wake it then.
+  loop.AddTimer(absl::Seconds(10), [&] { loop.Stop(); });
+  loop.AddTimer(absl::Milliseconds(1), [&] {
+    loop.AddTimer(absl::Milliseconds(20), [&] {
+      fired = absl::Now();
+      loop.Stop();
+    });
+  });
+  loop.Run();
+  EXPECT_GE(fired - start, absl::Milliseconds(21));
+  EXPECT_LT(fired - start, absl::Seconds(5));
+}
+
 TEST(EventLoopTest, CancelledTimerDoesNotFire) {
   EventLoop loop;
   bool fired = false;

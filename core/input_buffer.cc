@@ -51,7 +51,28 @@ void InputBuffer::Reserve(size_t total) {
 void InputBuffer::Consume(size_t n) {
   DCHECK_LE(n, end_ - begin_);
   begin_ += n;
-  if (begin_ == end_) Release();
+  if (begin_ != end_) return;
+  if (keep_ && pooled_ != nullptr) {
+    begin_ = end_ = 0;
+  } else {
+    Release();
+  }
+}
+
+void InputBuffer::TakeFrom(InputBuffer* other) {
+  DCHECK_EQ(pool_, other->pool_);
+  if (other == this) return;
+  Release();
+  pooled_ = other->pooled_;
+  heap_ = std::move(other->heap_);
+  data_ = other->data_;
+  capacity_ = other->capacity_;
+  begin_ = other->begin_;
+  end_ = other->end_;
+  other->pooled_ = nullptr;
+  other->data_ = nullptr;
+  other->capacity_ = 0;
+  other->begin_ = other->end_ = 0;
 }
 
 void InputBuffer::Release() {

@@ -9,10 +9,16 @@
 // byte has been consumed. A request larger than a pooled buffer (a big value)
 // moves the bytes to a heap block sized for it, freed when drained.
 //
+// A worker's shared read buffer (WhenDrained::kKeep) keeps its pooled buffer
+// when drained instead: every connection reads into it, and only a
+// connection left with an incomplete request takes the bytes over
+// (TakeFrom), so the steady path borrows and returns nothing.
+//
 // Lifetime: views returned by readable() are valid until the next call to
 // WritableSpace(), Reserve(), Consume() or Release().
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "absl/strings/string_view.h"
@@ -23,7 +29,11 @@ namespace memshard {
 
 class InputBuffer {
  public:
-  explicit InputBuffer(BufferPool* pool) : pool_(pool) {}
+  enum class WhenDrained : uint8_t { kRelease, kKeep };
+
+  explicit InputBuffer(BufferPool* pool,
+                       WhenDrained when_drained = WhenDrained::kRelease)
+      : pool_(pool), keep_(when_drained == WhenDrained::kKeep) {}
   ~InputBuffer() { Release(); }
   InputBuffer(const InputBuffer&) = delete;
   InputBuffer& operator=(const InputBuffer&) = delete;
@@ -47,6 +57,10 @@ class InputBuffer {
   // Returns all memory (drops unconsumed bytes).
   void Release();
 
+  // Moves `other`'s bytes and memory here (same pool); `other` is left
+  // empty, holding nothing. Whatever this buffer held is released first.
+  void TakeFrom(InputBuffer* other);
+
   bool holds_memory() const { return data_ != nullptr; }
   size_t capacity() const { return capacity_; }
 
@@ -60,6 +74,7 @@ class InputBuffer {
   size_t capacity_ = 0;
   size_t begin_ = 0;
   size_t end_ = 0;
+  const bool keep_;  // WhenDrained::kKeep
 };
 
 }  // namespace memshard

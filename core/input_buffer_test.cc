@@ -61,5 +61,49 @@ TEST(InputBufferTest, ReserveKeepsUnconsumedBytes) {
   EXPECT_GE(in.WritableSpace().size(), 495u);
 }
 
+TEST(InputBufferTest, KeepModeHoldsItsPooledBufferWhenDrained) {
+  BufferPool pool(64);
+  InputBuffer shared(&pool, InputBuffer::WhenDrained::kKeep);
+  Fill(shared, "get a\r\n");
+  const char* first = shared.readable().data();
+  shared.Consume(7);
+  EXPECT_TRUE(shared.empty());
+  EXPECT_TRUE(shared.holds_memory());
+  EXPECT_EQ(pool.stats().in_use, 1u);
+  // Reused from the start, not borrowed again.
+  Fill(shared, "get b\r\n");
+  EXPECT_EQ(shared.readable().data(), first);
+  shared.Release();
+  EXPECT_EQ(pool.stats().in_use, 0u);
+}
+
+TEST(InputBufferTest, KeepModeStillFreesAHeapBlock) {
+  BufferPool pool(64);
+  InputBuffer shared(&pool, InputBuffer::WhenDrained::kKeep);
+  Fill(shared, std::string(200, 'v'));
+  shared.Consume(200);
+  EXPECT_FALSE(shared.holds_memory());
+}
+
+TEST(InputBufferTest, TakeFromMovesBytesAndMemory) {
+  BufferPool pool(64);
+  InputBuffer shared(&pool, InputBuffer::WhenDrained::kKeep);
+  InputBuffer own(&pool);
+  Fill(shared, "get a\r\nget b");
+  shared.Consume(7);
+  own.TakeFrom(&shared);
+  EXPECT_EQ(own.readable(), "get b");
+  EXPECT_TRUE(shared.empty());
+  EXPECT_FALSE(shared.holds_memory());
+  EXPECT_EQ(pool.stats().in_use, 1u);
+  // More bytes append to the taken-over buffer.
+  Fill(own, "\r\n");
+  EXPECT_EQ(own.readable(), "get b\r\n");
+  // The connection's own buffer goes back when drained.
+  own.Consume(7);
+  EXPECT_FALSE(own.holds_memory());
+  EXPECT_EQ(pool.stats().in_use, 0u);
+}
+
 }  // namespace
 }  // namespace memshard

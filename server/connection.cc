@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,12 @@
 
 namespace memshard {
 namespace {
+
+// read(2) without glibc's cancellation-point wrapper (two atomic
+// read-modify-writes per call); workers are never cancelled.
+ssize_t ReadNoCancel(int fd, char* buffer, size_t size) {
+  return syscall(SYS_read, fd, buffer, size);
+}
 
 // memcached lets these through before SASL authentication.
 bool AllowedBeforeAuthentication(BinaryOpcode op) {
@@ -53,23 +60,79 @@ LatencyFamily BinaryLatencyFamily(const BinaryRequest& request) {
 
 }  // namespace
 
+struct Connection::ProxyLink final : ProxySession::Listener {
+  explicit ProxyLink(Connection* connection) : owner(connection) {}
+  void OnProxyReplies() override { owner->OnProxyReplies(); }
+  Connection* const owner;
+  std::unique_ptr<ProxySession> session;
+};
+
 Connection::Connection(int fd, ConnectionTable* table)
     : table_(table),
       fd_(fd),
-      last_active_(table->loop().now()),
-      input_(&table->pool()),
-      output_(&table->pool()) {
+      // Registering with epoll reports any bytes already there (and every
+      // later arrival raises an edge): no read until EPOLLIN says so.
+      readable_(false),
+      peer_hup_(false),
+      peer_closed_(false),
+      close_after_write_(false),
+      draining_(false),
+      write_shut_(false),
+      more_requests_(false),
+      session_blocked_(false) {
+  record.SetLastActive(table->loop().now());
   if (table->proxy() != nullptr) {
+    // The session writes replies later, from the event loop: it needs an
+    // output chain of this connection's own for good.
+    io_ = std::make_unique<IoState>(&table->pool());
+    proxy_ = std::make_unique<ProxyLink>(this);
     // The fd as affinity: this connection's requests to a backend share
     // one backend connection, so they stay in order.
-    ProxySession::Listener* listener = this;
-    session_ = std::make_unique<ProxySession>(
-        table->proxy(), &output_, listener, static_cast<uint32_t>(fd));
+    proxy_->session = std::make_unique<ProxySession>(
+        table->proxy(), &io_->output, proxy_.get(), static_cast<uint32_t>(fd));
   }
 }
 
 Connection::~Connection() {
   DCHECK(state_ == State::kClosed) << "connection destroyed while open";
+}
+
+ProxySession* Connection::session() const {
+  return proxy_ != nullptr ? proxy_->session.get() : nullptr;
+}
+
+bool Connection::has_input() const {
+  return io_ != nullptr && !io_->input.empty();
+}
+
+bool Connection::has_output() const {
+  return io_ != nullptr && !io_->output.empty();
+}
+
+InputBuffer& Connection::input() {
+  // Proxy connections always read into their own buffer: their replies
+  // arrive from backends between turns, and nothing of theirs may sit in
+  // the shared one then.
+  if (io_ != nullptr && (proxy_ != nullptr || !io_->input.empty())) {
+    return io_->input;
+  }
+  return table_->shared_input();
+}
+
+OutputChain& Connection::output() {
+  return io_ != nullptr ? io_->output : table_->shared_output();
+}
+
+Connection::IoState& Connection::own_io() {
+  if (io_ == nullptr) io_ = std::make_unique<IoState>(&table_->pool());
+  return *io_;
+}
+
+void Connection::MaybeDropIo() {
+  if (io_ != nullptr && proxy_ == nullptr && io_->input.empty() &&
+      io_->output.empty()) {
+    io_.reset();
+  }
 }
 
 void Connection::OnEvents(uint32_t events) {
@@ -98,13 +161,12 @@ void Connection::PublishState() {
   ConnectionState s = ConnectionState::kWaiting;
   if (state_ == State::kClosing || state_ == State::kClosed) {
     s = ConnectionState::kClosing;
-  } else if (!output_.empty()) {
+  } else if (has_output()) {
     s = ConnectionState::kWriting;
-  } else if (!input_.empty()) {
+  } else if (has_input()) {
     s = ConnectionState::kReading;
   }
   record.SetState(s);
-  record.SetLastActive(last_active_);
 }
 
 void Connection::Close() {
@@ -141,17 +203,20 @@ bool Connection::StepRead() {
     if (peer_closed_) state_ = State::kClosing;
     return peer_closed_;
   }
-  absl::Span<char> space = input_.WritableSpace();
-  ssize_t n = read(fd_, space.data(), space.size());
+  // An incomplete request continues in the connection's own buffer; else
+  // the worker's shared one, which is empty between turns.
+  InputBuffer& in = input();
+  absl::Span<char> space = in.WritableSpace();
+  ssize_t n = ReadNoCancel(fd_, space.data(), space.size());
   if (n > 0) {
-    input_.Commit(static_cast<size_t>(n));
+    in.Commit(static_cast<size_t>(n));
     // Less than asked: the socket is drained (the next arrival raises a
     // new edge).
     if (static_cast<size_t>(n) < space.size() && !peer_hup_) {
       readable_ = false;
     }
     table_->metrics().Add(Counter::bytes_read, n);
-    last_active_ = table_->loop().now();
+    record.SetLastActive(table_->loop().now());
     table_->Touch(this);
     state_ = State::kProcessing;
     return true;
@@ -165,8 +230,6 @@ bool Connection::StepRead() {
   }
   if (errno == EAGAIN || errno == EWOULDBLOCK) {
     readable_ = false;
-    // Nothing to read: unused input space goes back to the pool.
-    if (input_.empty()) input_.Release();
     return false;
   }
   if (errno == EINTR) return true;
@@ -183,22 +246,32 @@ void Connection::StepProcess() {
       if (swallow_ > 0) break;
     }
     if (budget_ <= 0 ||
-        output_.pending_bytes() >= ConnectionTable::kOutputHighWatermark) {
-      more_requests_ = !input_.empty();
+        output().pending_bytes() >= ConnectionTable::kOutputHighWatermark) {
+      more_requests_ = !input().empty();
       break;
     }
-    if (session_ != nullptr && !input_.empty() && !session_->CanAccept()) {
+    if (session() != nullptr && !input().empty() && !session()->CanAccept()) {
       session_blocked_ = true;
       break;
     }
     if (!ProcessOne()) break;
     --budget_;
   }
+  // Bytes left in the worker's shared buffer (an incomplete request, or
+  // requests beyond this turn's budget) become the connection's own; the
+  // replies composed so far go with them, ahead of any later ones.
+  InputBuffer& shared = table_->shared_input();
+  if (!shared.empty()) {
+    const bool had_io = io_ != nullptr;
+    IoState& io = own_io();
+    io.input.TakeFrom(&shared);
+    if (!had_io) io.output.TakeFrom(&table_->shared_output());
+  }
   state_ = State::kWriting;
 }
 
 bool Connection::ProcessOne() {
-  absl::string_view in = input_.readable();
+  absl::string_view in = input().readable();
   if (in.empty()) return false;
   if (protocol_ == Protocol::kUnknown) {
     const ServerContext& context = table_->orca().context();
@@ -212,7 +285,10 @@ bool Connection::ProcessOne() {
   }
   if (protocol_ == Protocol::kBinary) return ProcessBinary(in);
   if (!authenticated_) return ProcessAsciiAuth(in);
-  if (IsMetaLine(in)) return ProcessMeta(in);
+  // A meta line's first token is two bytes starting with 'm': a line that
+  // starts with neither 'm' nor a space cannot be one, so most requests
+  // skip IsMetaLine's tokenizing of the whole line.
+  if ((in[0] == 'm' || in[0] == ' ') && IsMetaLine(in)) return ProcessMeta(in);
   return ProcessText(in);
 }
 
@@ -224,9 +300,9 @@ bool Connection::ProcessText(absl::string_view in) {
   switch (result.status) {
     case ParseStatus::kOk: {
       CacheOrca::Outcome outcome = CacheOrca::Outcome::kContinue;
-      if (session_ != nullptr) {
+      if (ProxySession* session = this->session()) {
         const ProxySession::Outcome o =
-            session_->Execute(request, table_->unix_now());
+            session->Execute(request, table_->unix_now());
         if (o == ProxySession::Outcome::kWaitIdle) {
           session_blocked_ = true;
           return false;
@@ -235,11 +311,12 @@ bool Connection::ProcessText(absl::string_view in) {
           outcome = CacheOrca::Outcome::kClose;
         }
       } else {
-        outcome = table_->orca().Execute(request, table_->unix_now(), &output_);
+        outcome =
+            table_->orca().Execute(request, table_->unix_now(), &output());
       }
       RecordRequestLatency(table_->metrics(), request.command,
                            table_->loop().now());
-      input_.Consume(consumed);
+      input().Consume(consumed);
       if (outcome == CacheOrca::Outcome::kClose) {
         close_after_write_ = true;
         return false;
@@ -247,12 +324,12 @@ bool Connection::ProcessText(absl::string_view in) {
       return true;
     }
     case ParseStatus::kIncomplete:
-      if (result.need > input_.capacity()) input_.Reserve(result.need);
+      if (result.need > input().capacity()) input().Reserve(result.need);
       return false;
     case ParseStatus::kError:
       if (WaitForSession()) return false;
       table_->metrics().Add(Counter::protocol_errors);
-      if (!request.noreply) output_.Append("ERROR\r\n");
+      if (!request.noreply) output().Append("ERROR\r\n");
       break;
     case ParseStatus::kClientError:
       if (WaitForSession()) return false;
@@ -275,13 +352,13 @@ bool Connection::ProcessText(absl::string_view in) {
       if (WaitForSession()) return false;
       table_->metrics().Add(Counter::protocol_errors);
       if (!result.message.empty()) {
-        output_.Append(result.message);
-        output_.Append("\r\n");
+        output().Append(result.message);
+        output().Append("\r\n");
       }
       close_after_write_ = true;
       return false;
   }
-  input_.Consume(consumed);
+  input().Consume(consumed);
   return true;
 }
 
@@ -292,28 +369,28 @@ bool Connection::ProcessMeta(absl::string_view in) {
       ParseMeta(in, table_->parser_options(), &consumed, &request);
   switch (result.status) {
     case ParseStatus::kOk: {
-      if (session_ != nullptr) {
-        if (session_->Execute(request, in.substr(0, consumed),
-                              table_->unix_now()) ==
+      if (ProxySession* session = this->session()) {
+        if (session->Execute(request, in.substr(0, consumed),
+                             table_->unix_now()) ==
             ProxySession::Outcome::kWaitIdle) {
           session_blocked_ = true;
           return false;
         }
       } else {
-        table_->orca().Execute(request, table_->unix_now(), &output_);
+        table_->orca().Execute(request, table_->unix_now(), &output());
       }
       RecordRequestLatency(table_->metrics(), LatencyFamily::kMeta,
                            table_->loop().now());
-      input_.Consume(consumed);
+      input().Consume(consumed);
       return true;
     }
     case ParseStatus::kIncomplete:
-      if (result.need > input_.capacity()) input_.Reserve(result.need);
+      if (result.need > input().capacity()) input().Reserve(result.need);
       return false;
     case ParseStatus::kError:
       if (WaitForSession()) return false;
       table_->metrics().Add(Counter::protocol_errors);
-      output_.Append("ERROR\r\n");
+      output().Append("ERROR\r\n");
       break;
     case ParseStatus::kClientError:
     case ParseStatus::kServerError:
@@ -332,7 +409,7 @@ bool Connection::ProcessMeta(absl::string_view in) {
       close_after_write_ = true;
       return false;
   }
-  input_.Consume(consumed);
+  input().Consume(consumed);
   return true;
 }
 
@@ -350,15 +427,15 @@ bool Connection::ProcessBinary(absl::string_view in) {
         // memcached answers and closes.
         table_->metrics().Add(Counter::protocol_errors);
         CacheOrca::AppendBinaryError(request, BinaryStatus::kAuthError,
-                                     &output_);
-        input_.Consume(consumed);
+                                     &output());
+        input().Consume(consumed);
         close_after_write_ = true;
         return false;
       }
       CacheOrca::Outcome outcome = CacheOrca::Outcome::kContinue;
-      if (session_ != nullptr) {
+      if (ProxySession* session = this->session()) {
         const ProxySession::Outcome o =
-            session_->Execute(request, &authenticated_, table_->unix_now());
+            session->Execute(request, &authenticated_, table_->unix_now());
         if (o == ProxySession::Outcome::kWaitIdle) {
           session_blocked_ = true;
           return false;
@@ -368,12 +445,12 @@ bool Connection::ProcessBinary(absl::string_view in) {
         }
       } else {
         outcome = table_->orca().Execute(request, &authenticated_,
-                                         table_->unix_now(), &output_);
+                                         table_->unix_now(), &output());
       }
       RecordRequestLatency(table_->metrics(), BinaryLatencyFamily(request),
                            table_->loop().now());
       // Only now: consuming may return the buffer `request` points into.
-      input_.Consume(consumed);
+      input().Consume(consumed);
       if (outcome == CacheOrca::Outcome::kClose) {
         close_after_write_ = true;
         return false;
@@ -381,13 +458,13 @@ bool Connection::ProcessBinary(absl::string_view in) {
       return true;
     }
     case BinaryParseStatus::kIncomplete:
-      if (result.need > input_.capacity()) input_.Reserve(result.need);
+      if (result.need > input().capacity()) input().Reserve(result.need);
       return false;
     case BinaryParseStatus::kError:
       if (WaitForSession()) return false;
       table_->metrics().Add(Counter::protocol_errors);
-      CacheOrca::AppendBinaryError(request, result.error, &output_);
-      input_.Consume(consumed);
+      CacheOrca::AppendBinaryError(request, result.error, &output());
+      input().Consume(consumed);
       swallow_ = result.swallow;
       if (result.close) {
         close_after_write_ = true;
@@ -410,7 +487,7 @@ bool Connection::ProcessAsciiAuth(absl::string_view in) {
       AsciiAuthStep(in, *table_->orca().context().ascii_auth, &consumed);
   switch (result.status) {
     case AsciiAuthStatus::kIncomplete:
-      if (result.need > input_.capacity()) input_.Reserve(result.need);
+      if (result.need > input().capacity()) input().Reserve(result.need);
       return false;
     case AsciiAuthStatus::kClose:
       close_after_write_ = true;
@@ -423,9 +500,9 @@ bool Connection::ProcessAsciiAuth(absl::string_view in) {
         table_->metrics().Add(Counter::auth_cmds);
         table_->metrics().Add(Counter::auth_errors);
       }
-      output_.Append(result.reply);
-      output_.Append("\r\n");
-      input_.Consume(consumed);
+      output().Append(result.reply);
+      output().Append("\r\n");
+      input().Consume(consumed);
       if (result.authenticated) authenticated_ = true;
       return true;
   }
@@ -436,37 +513,43 @@ bool Connection::ProcessAsciiAuth(absl::string_view in) {
 void Connection::AppendError(absl::string_view kind, absl::string_view message,
                              bool noreply) {
   if (noreply) return;
-  output_.Append(kind);
-  output_.Append(message);
-  output_.Append("\r\n");
+  output().Append(kind);
+  output().Append(message);
+  output().Append("\r\n");
 }
 
 void Connection::Swallow() {
-  size_t n = std::min<uint64_t>(swallow_, input_.readable().size());
-  input_.Consume(n);
+  InputBuffer& in = input();
+  size_t n = std::min<uint64_t>(swallow_, in.readable().size());
+  in.Consume(n);
   swallow_ -= n;
 }
 
 // Returns false to wait for EPOLLOUT or for the next event.
 bool Connection::StepWrite() {
-  if (!output_.empty()) {
+  OutputChain& out = output();
+  if (!out.empty()) {
     size_t written = 0;
-    OutputChain::FlushResult result = output_.Flush(fd_, &written);
+    OutputChain::FlushResult result = out.Flush(fd_, &written);
     table_->metrics().Add(Counter::bytes_written, written);
     if (result == OutputChain::FlushResult::kError) {
+      if (&out == &table_->shared_output()) out.Clear();
       state_ = State::kClosing;
       return true;
     }
     if (result == OutputChain::FlushResult::kBlocked) {
+      // What the socket did not take becomes the connection's own.
+      if (&out == &table_->shared_output()) own_io().output.TakeFrom(&out);
       // EPOLLOUT is armed (edge-triggered) from registration; reading stays
       // paused until the client takes its replies.
       return false;
     }
   }
+  MaybeDropIo();
   // Replies still due from backends: no closing or lingering before they
   // are written, and no reading while the session cannot take more.
   // OnProxyReplies() drives us again.
-  const bool replies_due = session_ != nullptr && session_->pending() > 0;
+  const bool replies_due = session() != nullptr && session()->pending() > 0;
   if (close_after_write_) {
     if (replies_due) return false;
     state_ = State::kClosing;
@@ -497,7 +580,7 @@ bool Connection::StepWrite() {
 }
 
 bool Connection::WaitForSession() {
-  if (session_ == nullptr || session_->pending() == 0) return false;
+  if (session() == nullptr || session()->pending() == 0) return false;
   session_blocked_ = true;
   return true;
 }
@@ -507,7 +590,7 @@ void Connection::OnProxyReplies() {
   // Whatever stopped processing may be over: StepProcess checks again.
   if (session_blocked_) {
     session_blocked_ = false;
-    more_requests_ = !input_.empty();
+    more_requests_ = has_input();
   }
   // At rest a connection is reading (idle) or writing (blocked on EPOLLOUT,
   // or waiting for replies before closing); either way, write now.
@@ -519,12 +602,11 @@ void Connection::OnProxyReplies() {
 
 void Connection::StepClose() {
   // Replies still due are dropped, while the backend pool still exists.
-  session_.reset();
+  proxy_.reset();
   table_->loop().Remove(fd_);
   close(fd_);
   fd_ = -1;
-  input_.Release();
-  output_.Clear();
+  io_.reset();
   state_ = State::kClosed;
   table_->OnClosed(this);
 }
@@ -547,7 +629,8 @@ bool Connection::StepLinger() {
   if (!write_shut_) {
     write_shut_ = true;
     shutdown(fd_, SHUT_WR);
-    input_.Release();  // a partial request can never complete now
+    // A partial request can never complete now.
+    if (io_ != nullptr) io_->input.Release();
   }
   // Discard what the client still sends until it closes (read returns 0).
   // Bounded per turn, like requests, so a flood cannot hold the worker.

@@ -14,13 +14,20 @@
 //                for EPOLLOUT and pauses reading (back-pressure)
 //   kClosing     unregister, close the fd, return all memory
 //   kClosed      waiting for deferred deletion; events are ignored
-// An idle connection holds no buffer: input and output borrow from the
-// worker's pool only while they have bytes.
+// Memory: a connection reads into its worker's shared read buffer and
+// composes replies into the worker's shared output chain (ConnectionTable);
+// in the usual case everything read is answered and sent within the turn,
+// and the connection keeps nothing. Only a connection left with an
+// incomplete request or an unsent reply gets an IoState of its own, with
+// buffers from the worker's pool, until those bytes are gone. So an idle
+// connection is just this object (about 130 bytes): no buffer, no timer,
+// one vtable pointer.
 
 #include <cstdint>
 #include <memory>
 
 #include "absl/time/time.h"
+#include "core/buffer_pool.h"
 #include "core/event_loop.h"
 #include "core/input_buffer.h"
 #include "server/admin/connection_directory.h"
@@ -35,9 +42,7 @@ class ConnectionTable;
 // backend (ProxySession): replies still go out in request order, reading
 // pauses while the session cannot take more, and the connection neither
 // closes nor lingers while replies are due.
-class Connection : public EventHandler,
-                   public Deletable,
-                   private ProxySession::Listener {
+class Connection : public EventHandler {
  public:
   Connection(int fd, ConnectionTable* table);
   ~Connection() override;
@@ -58,7 +63,8 @@ class Connection : public EventHandler,
 
   int fd() const { return fd_; }
   bool closed() const { return state_ == State::kClosed; }
-  absl::Time last_active() const { return last_active_; }
+  // When it last read something (or was accepted).
+  absl::Time last_active() const { return record.last_active(); }
 
   // Intrusive links for the table's idle-order list.
   Connection* idle_prev = nullptr;
@@ -75,6 +81,16 @@ class Connection : public EventHandler,
     kClosing,
     kClosed,
   };
+  enum class Protocol : uint8_t { kUnknown, kAscii, kBinary };
+
+  // Bytes this connection keeps between turns (see the top comment).
+  struct IoState {
+    explicit IoState(BufferPool* pool) : input(pool), output(pool) {}
+    InputBuffer input;
+    OutputChain output;
+  };
+  // --mode=proxy|l1l2 only: the session and its callback into us.
+  struct ProxyLink;
 
   void Drive();
   bool StepRead();
@@ -83,6 +99,21 @@ class Connection : public EventHandler,
   void StepClose();
   // Draining, everything read is answered: see BeginDrain().
   bool StepLinger();
+
+  // The input holding this connection's unparsed bytes: its own while it
+  // has an incomplete request, else the worker's shared read buffer (empty
+  // between turns).
+  InputBuffer& input();
+  // Where replies go: the connection's own chain if it has an IoState (so
+  // they queue behind unsent ones), else the worker's shared chain.
+  OutputChain& output();
+  IoState& own_io();
+  // Frees the IoState once it holds nothing (never in proxy mode: the
+  // session writes to its output chain).
+  void MaybeDropIo();
+  bool has_output() const;
+  bool has_input() const;
+  ProxySession* session() const;
 
   // Parses and answers one request from the input; false when no complete
   // request is left. The first byte a connection sends picks its protocol
@@ -98,39 +129,37 @@ class Connection : public EventHandler,
   void Swallow();
   void AppendError(absl::string_view kind, absl::string_view message,
                    bool noreply);
-  // Copies state and last activity into `record` (for other threads).
+  // Copies the state into `record` (for other threads).
   void PublishState();
-  // Proxy: backend replies were written to output_ (from the event loop).
-  void OnProxyReplies() override;
+  // Proxy: backend replies were written to the output (from the event
+  // loop).
+  void OnProxyReplies();
   // Proxy: true (and processing pauses) if replies are still due, so a
   // reply composed here would overtake them.
   bool WaitForSession();
 
   ConnectionTable* const table_;
-  int fd_;
-  State state_ = State::kReading;
-  bool readable_ = true;      // the kernel may have unread bytes
-  bool peer_hup_ = false;     // epoll reported the peer's FIN
-  bool peer_closed_ = false;  // read returned 0
-  bool close_after_write_ = false;
-  bool draining_ = false;    // BeginDrain(): answer what was read, then close
-  bool write_shut_ = false;  // draining: our FIN is queued
-  bool more_requests_ = false;  // stopped by budget or watermark
-  enum class Protocol : uint8_t { kUnknown, kAscii, kBinary };
-  Protocol protocol_ = Protocol::kUnknown;
-  // Set when the protocol is picked (true if it needs no authentication),
-  // then by a successful ascii handshake or SASL PLAIN.
-  bool authenticated_ = false;
-  int budget_ = 0;        // requests left in this turn
+  std::unique_ptr<IoState> io_;
+  std::unique_ptr<ProxyLink> proxy_;
   uint64_t swallow_ = 0;  // bytes still to discard
-  absl::Time last_active_;
-  InputBuffer input_;
-  OutputChain output_;
-  // --mode=proxy|l1l2 only; released when the connection closes.
-  std::unique_ptr<ProxySession> session_;
+  int fd_;
+  int16_t budget_ = 0;  // requests left in this turn
+  State state_ = State::kReading;
+  Protocol protocol_ = Protocol::kUnknown;
+  bool readable_ : 1;           // the kernel may have unread bytes
+  bool peer_hup_ : 1;           // epoll reported the peer's FIN
+  bool peer_closed_ : 1;        // read returned 0
+  bool close_after_write_ : 1;  // answer what is composed, then close
+  bool draining_ : 1;           // BeginDrain(): answer what was read, close
+  bool write_shut_ : 1;         // draining: our FIN is queued
+  bool more_requests_ : 1;      // stopped by budget or watermark
   // Processing paused until the session writes replies (it could not take
   // the next request yet); reading pauses too (back-pressure).
-  bool session_blocked_ = false;
+  bool session_blocked_ : 1;
+  // Set when the protocol is picked (true if it needs no authentication),
+  // then by a successful ascii handshake or SASL PLAIN. Not a bit field:
+  // the executors take its address.
+  bool authenticated_ = false;
 };
 
 }  // namespace memshard

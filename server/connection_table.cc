@@ -29,7 +29,10 @@ ConnectionTable::ConnectionTable(Worker* worker, ServerContext* context)
     : worker_(worker),
       context_(context),
       metrics_(&context->metrics->worker(worker->index())),
-      orca_(context, metrics_) {
+      orca_(context, metrics_),
+      shared_input_(&worker->pool(), InputBuffer::WhenDrained::kKeep),
+      shared_output_(&worker->pool(), OutputChain::Memory::kKeep),
+      track_idle_(context->options.idle_timeout > absl::ZeroDuration()) {
   parser_options_.max_value_size = context->options.max_item_size;
   if (context->options.mode != ServerOptions::Mode::kCache) {
     proxy_ = std::make_unique<ProxyOrca>(context, worker, metrics_, &orca_);
@@ -107,7 +110,7 @@ void ConnectionTable::Unlink(Connection* c) {
   c->idle_prev = c->idle_next = nullptr;
 }
 
-void ConnectionTable::Touch(Connection* c) {
+void ConnectionTable::MoveToBack(Connection* c) {
   if (idle_tail_ == c) return;
   Unlink(c);
   c->idle_prev = idle_tail_;

@@ -9,17 +9,20 @@
 // Ownership: the table owns every open Connection. A closed connection is
 // handed to the event loop for deletion at the end of the iteration.
 // Connections are kept in least-recently-active order (intrusive list) so the
-// idle timeout sweep only looks at the front.
+// idle timeout sweep only looks at the front (without --idle_timeout the
+// list is in no particular order).
 
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "core/input_buffer.h"
 #include "core/worker.h"
 #include "metrics/worker_metrics.h"
 #include "server/orca/cache_orca.h"
 #include "server/orca/proxy_orca.h"
+#include "server/output_chain.h"
 #include "server/protocol/request.h"
 #include "server/protocol/text_parser.h"
 #include "server/server_context.h"
@@ -46,8 +49,11 @@ class ConnectionTable {
 
   // Called by a connection as it closes.
   void OnClosed(Connection* connection);
-  // Moves `connection` to the most-recently-active end.
-  void Touch(Connection* connection);
+  // Moves `connection` to the most-recently-active end (when an idle
+  // timeout needs the order).
+  void Touch(Connection* connection) {
+    if (track_idle_) MoveToBack(connection);
+  }
   // Asks for Resume() in the next loop iteration.
   void ScheduleResume(Connection* connection);
 
@@ -70,10 +76,18 @@ class ConnectionTable {
   CacheOrca& orca() { return orca_; }
   // --mode=proxy|l1l2: the backend orchestrator; null in cache mode.
   ProxyOrca* proxy() { return proxy_.get(); }
+  // The worker's shared read buffer and reply chain. A connection reads
+  // and composes into them during its turn and leaves them empty when the
+  // turn ends (bytes it could not finish move to buffers of its own), so
+  // the steady path borrows no buffer per request and an idle connection
+  // holds none.
+  InputBuffer& shared_input() { return shared_input_; }
+  OutputChain& shared_output() { return shared_output_; }
   int64_t unix_now() const;
 
  private:
   void Unlink(Connection* connection);
+  void MoveToBack(Connection* connection);
   void ArmIdleSweep();
   void SweepIdle();
   void RunResumes();
@@ -89,6 +103,12 @@ class ConnectionTable {
   Request request_;
   CacheOrca orca_;
   std::unique_ptr<ProxyOrca> proxy_;
+  InputBuffer shared_input_;
+  OutputChain shared_output_;
+  // The idle-order list is kept in order only for the idle sweep
+  // (--idle_timeout); otherwise Touch() is a no-op and a request writes
+  // no other connection's links.
+  const bool track_idle_;
   // Least recently active first.
   Connection* idle_head_ = nullptr;
   Connection* idle_tail_ = nullptr;

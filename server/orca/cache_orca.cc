@@ -86,15 +86,23 @@ void CacheOrca::Retrieve(const Request& request, int64_t now,
     cache::ItemRef item = touch ? handler_.GetAndTouch(key, expires_at, now)
                                 : handler_.Get(key, now);
     if (!item) continue;
-    // "VALUE <key> <flags> <bytes>[ <cas>]\r\n"
-    char header[64 + kMaxKeyLength];
-    char* p = header;
+    // "VALUE <key> <flags> <bytes>[ <cas>]\r\n", composed in place in
+    // the output chain when it has the room (else here, then copied).
+    constexpr size_t kMaxHeader = 64 + kMaxKeyLength;
+    char local[kMaxHeader];
+    char* const start = out->PrepareAppend(kMaxHeader);
+    char* p = start != nullptr ? start : local;
     memcpy(p, "VALUE ", 6);
     p += 6;
     memcpy(p, key.data(), key.size());
     p += key.size();
     *p++ = ' ';
-    p = absl::numbers_internal::FastIntToBuffer(item.flags(), p);
+    const uint32_t flags = item.flags();
+    if (flags == 0) {
+      *p++ = '0';  // the common case, without the digit loop
+    } else {
+      p = absl::numbers_internal::FastIntToBuffer(flags, p);
+    }
     *p++ = ' ';
     p = absl::numbers_internal::FastIntToBuffer(
         static_cast<uint64_t>(item.value().size()), p);
@@ -104,7 +112,11 @@ void CacheOrca::Retrieve(const Request& request, int64_t now,
     }
     *p++ = '\r';
     *p++ = '\n';
-    out->Append(absl::string_view(header, p - header));
+    if (start != nullptr) {
+      out->CommitAppend(static_cast<size_t>(p - start));
+    } else {
+      out->Append(absl::string_view(local, p - local));
+    }
     absl::string_view bytes = item.value_with_crlf();
     out->AppendItem(std::move(item), bytes);
   }

@@ -1,6 +1,7 @@
 #include "tools/loadgen/workload.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -118,14 +119,39 @@ uint64_t KeyChooser::Next(Rng& rng) const {
 }
 
 absl::string_view FormatKey(uint64_t index, size_t key_size, char* buffer) {
+  // Two digits per division and one memset for the padding: the generator
+  // formats every key twice per request (sending, checking the reply).
+  static constexpr char kPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343"
+      "53637383940414243444546474849505152535455565758596061626364656667686970"
+      "7172737475767778798081828384858687888990919293949596979899";
   char* p = buffer + key_size;
+  char* const first = buffer + 1;
+  while (index >= 100 && p - first >= 2) {
+    const char* pair = kPairs + 2 * (index % 100);
+    index /= 100;
+    p -= 2;
+    p[0] = pair[0];
+    p[1] = pair[1];
+  }
   do {
     *--p = static_cast<char>('0' + index % 10);
     index /= 10;
-  } while (index != 0 && p > buffer + 1);
-  while (p > buffer + 1) *--p = '0';
+  } while (index != 0 && p > first);
+  if (p > first) memset(first, '0', static_cast<size_t>(p - first));
   buffer[0] = 'k';
   return absl::string_view(buffer, key_size);
+}
+
+bool KeyIs(absl::string_view key, uint64_t index, size_t key_size) {
+  if (key.size() != key_size || key_size == 0 || key_size > kMaxKeySize) {
+    return false;
+  }
+  // Formatting and one memcmp beat a digit-by-digit comparison: most of a
+  // key is padding, which FormatKey writes with one memset.
+  char buffer[kMaxKeySize];
+  return memcmp(FormatKey(index, key_size, buffer).data(), key.data(),
+                key_size) == 0;
 }
 
 size_t MinKeySize(uint64_t keys) {

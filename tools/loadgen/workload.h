@@ -92,6 +92,8 @@ class KeyChooser {
 // `key_size` bytes) and returns a view of it. Requires key_size >=
 // MinKeySize(index + 1).
 absl::string_view FormatKey(uint64_t index, size_t key_size, char* buffer);
+// Whether `key` == FormatKey(index, key_size), without formatting it.
+bool KeyIs(absl::string_view key, uint64_t index, size_t key_size);
 // Smallest key_size that names `keys` distinct keys.
 size_t MinKeySize(uint64_t keys);
 // memcached's limit on key length.

@@ -1,6 +1,7 @@
 #include "tools/loadgen/workload.h"
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -35,6 +36,9 @@ TEST(WorkloadTest, KeysHaveExactlyKeySizeBytes) {
   EXPECT_EQ(FormatKey(0, 2, buffer), "k0");
   EXPECT_EQ(FormatKey(999999, 7, buffer), "k999999");
   EXPECT_EQ(FormatKey(123, 32, buffer).size(), 32u);
+  EXPECT_EQ(FormatKey(1234567, 10, buffer), "k001234567");
+  EXPECT_EQ(FormatKey(1234567, 5, buffer), "k4567");  // too short: low digits
+  EXPECT_EQ(FormatKey(7, 1, buffer), "k");
   EXPECT_EQ(MinKeySize(1), 2u);
   EXPECT_EQ(MinKeySize(10), 2u);
   EXPECT_EQ(MinKeySize(11), 3u);
@@ -98,6 +102,22 @@ TEST(WorkloadTest, KeyChooserCoversTheKeySpace) {
     EXPECT_TRUE(seen_zipf[k]);
   }
   EXPECT_FALSE(ParseKeyDistribution("normal").ok());
+}
+
+TEST(WorkloadTest, KeyIsAgreesWithFormatKey) {
+  char buffer[kMaxKeySize];
+  for (size_t key_size : {1, 2, 3, 7, 32}) {
+    for (uint64_t index : {0, 1, 9, 10, 99, 100, 12345, 999999, 1000000}) {
+      const std::string key(FormatKey(index, key_size, buffer));
+      EXPECT_TRUE(KeyIs(key, index, key_size)) << key;
+      if (key_size > 2) {
+        EXPECT_FALSE(KeyIs(key, index + 1, key_size)) << key;
+      }
+      EXPECT_FALSE(KeyIs(key + "0", index, key_size)) << key;
+    }
+  }
+  EXPECT_FALSE(KeyIs("x0000042", 42, 8));
+  EXPECT_FALSE(KeyIs("k0100042", 42, 8));
 }
 
 }  // namespace
