@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/hash/hash.h"
@@ -29,6 +30,11 @@ constexpr size_t kMaxBuckets = size_t{1} << 31;
 // request-path operations on the same stripe never wait long behind them.
 constexpr size_t kSweepBucketsPerHold = 64;
 constexpr size_t kEvictionsPerHold = 64;
+// Pages a Reclaim drains at most (each is SlabArena::kPageSize): enough to
+// keep up with a stream of the largest items, bounded per request.
+constexpr int kDrainsPerReclaim = 8;
+// Unused pages or kept mappings a Reclaim gives back at most (syscalls).
+constexpr int kReleasesPerReclaim = 64;
 // "No item in the stripe expires" for Stripe::earliest_expiry.
 constexpr int64_t kNoExpiry = std::numeric_limits<int64_t>::max();
 
@@ -109,8 +115,47 @@ int Log2(uint32_t power_of_two) {
   return bits;
 }
 
+// The arena's resident cap for a memory limit: the limit, chunk rounding
+// (classes are up to 8% apart: about 4% on average) and a few partly used
+// pages per class (up to 8 MiB, a quarter of small limits, at least 16
+// pages). Within limit x 1.10 + 32 MiB with room for the hash tables and
+// connection buffers.
+uint64_t ArenaCap(uint64_t limit) {
+  return limit + limit / 16 +
+         std::clamp<uint64_t>(limit / 4, 16 * internal::SlabArena::kPageSize,
+                              8 << 20);
+}
+
+// Address space for the arena's pages: past the cap, items are mapped one by
+// one, so this only needs to cover the cap comfortably.
+uint64_t ArenaReserve(uint64_t limit) {
+  return std::min<uint64_t>(ArenaCap(limit) + limit / 2 + (64 << 20),
+                            uint64_t{1} << 40);
+}
+
 uint64_t Accounted(const Item* item) {
   return Store::AccountedSize(item->key_len(), item->value_len, item->flags());
+}
+
+// An item's sizes for the stripe's two counters, from one look at it:
+// Accounted() for `bytes` (the stat), and what the LRU budget charges: the
+// memory the item really holds (its chunk or mapping) plus its hash slot.
+// Charging chunks rather than Accounted() keeps the arena's footprint within
+// the limit plus partly used pages, as memcached's -m limits slab pages
+// rather than item bytes.
+struct ItemSizes {
+  uint64_t accounted;
+  uint64_t charged;
+};
+
+ItemSizes SizesOf(const Item* item) {
+  const uint32_t state = item->state.load(std::memory_order_relaxed);
+  const size_t alloc = sizeof(Item) +
+                       ((state & Item::kHasFlags) != 0 ? sizeof(uint32_t) : 0) +
+                       item->key_len() + item->value_len + 2;
+  const size_t occupied = internal::SlabArena::OccupiedSize(
+      item, alloc, (state & Item::kMapped) != 0);
+  return {alloc + sizeof(Item*), occupied + sizeof(Item*)};
 }
 
 }  // namespace
@@ -157,7 +202,8 @@ struct alignas(64) Store::Stripe {
   Item* lru_head ABSL_GUARDED_BY(lock) = nullptr;  // Most recently used.
   Item* lru_tail ABSL_GUARDED_BY(lock) = nullptr;  // Least recently used.
   uint64_t limit ABSL_GUARDED_BY(lock) = 0;        // This stripe's share.
-  uint64_t bytes ABSL_GUARDED_BY(lock) = 0;
+  uint64_t bytes ABSL_GUARDED_BY(lock) = 0;    // ItemSizes::accounted, stats
+  uint64_t charged ABSL_GUARDED_BY(lock) = 0;  // ItemSizes::charged, budget
   uint64_t count ABSL_GUARDED_BY(lock) = 0;
   uint32_t index = 0;  // Immutable after construction.
   // CAS = cas_counter << stripe_bits | index: unique store-wide without a
@@ -297,7 +343,7 @@ struct alignas(64) Store::Stripe {
   }
 
   // Takes over the caller's reference as the table's reference.
-  void Link(Item* item, uint64_t hash, int64_t now)
+  void Link(Item* item, uint64_t hash, int64_t now, const ItemSizes& sizes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     item->last_access = ClampTime(now);
     Item** bucket = &buckets[hash & bucket_mask];
@@ -306,7 +352,8 @@ struct alignas(64) Store::Stripe {
     LruPushFront(item);
     ++count;
     ++total_items;
-    bytes += Accounted(item);
+    bytes += sizes.accounted;
+    charged += sizes.charged;
     NoteExpiry(item->expiry());
   }
 
@@ -316,7 +363,9 @@ struct alignas(64) Store::Stripe {
     *slot = item->hash_next;
     LruRemove(item);
     --count;
-    bytes -= Accounted(item);
+    const ItemSizes sizes = SizesOf(item);
+    bytes -= sizes.accounted;
+    charged -= sizes.charged;
     free->Push(item);
   }
 
@@ -335,10 +384,13 @@ struct alignas(64) Store::Stripe {
     Unlink(SlotOf(victim), free);
   }
 
-  // Evicts until `needed` more bytes fit. The caller checked needed <= limit.
+  // Evicts until `needed` more charged bytes (ItemSizes) fit. The caller
+  // checked that the item's Accounted() size is within the limit.
   void MakeRoom(uint64_t needed, int64_t now, FreeList* free)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    while (bytes + needed > limit && lru_tail != nullptr) EvictTail(now, free);
+    while (charged + needed > limit && lru_tail != nullptr) {
+      EvictTail(now, free);
+    }
   }
 
   // The bucket count to grow from, or 0 if the load factor is fine.
@@ -356,7 +408,10 @@ Store::Store(const StoreOptions& options)
       stripe_shift_(64 - Log2(stripe_count_)),
       stripe_bits_(Log2(stripe_count_)),
       memory_limit_(options.memory_limit_bytes),
-      stripes_(new Stripe[stripe_count_]) {
+      stripes_(new Stripe[stripe_count_]),
+      arena_(
+          new internal::SlabArena(ArenaCap(options.memory_limit_bytes),
+                                  ArenaReserve(options.memory_limit_bytes))) {
   // Before workers start allocating items: one malloc arena bounds RSS
   // under overfill (malloc_config.h has the measurements).
   ConfigureMallocForCache();
@@ -387,6 +442,57 @@ Store::~Store() {
         Item::Unref(item);  // Survives if an ItemRef still holds it.
         item = next;
       }
+    }
+  }
+  arena_->Release();
+}
+
+void Store::EvictForDrain(Item* item) {
+  const uint64_t hash = HashKey(item->drain_key());
+  Stripe& stripe = StripeFor(hash);
+  FreeList free;
+  SpinLockHolder holder(&stripe.lock);
+  Item** slot = &stripe.buckets[hash & stripe.bucket_mask];
+  while (*slot != nullptr && *slot != item) slot = &(*slot)->hash_next;
+  if (*slot == nullptr) return;  // Replaced, deleted or evicted meanwhile.
+  // Same accounting as an LRU eviction (memcached counts slab-move
+  // evictions of live items as evictions too); `now` = 0: only flushes
+  // count as dead here, the expiry clock is not at hand.
+  if (stripe.Flushed(item)) {
+    ++stripe.reclaimed;
+  } else {
+    ++stripe.evictions;
+    if (!item->fetched()) ++stripe.evicted_unfetched;
+  }
+  stripe.Unlink(slot, &free);
+}
+
+void Store::Reclaim() {
+  // Every thread that finds the arena over its cap reclaims, rather than
+  // leaving it to one: a reclaimer that is descheduled must not let the
+  // others allocate unchecked (values arrive at GB/s). Concurrent drains
+  // are safe: a page is marked draining under its class lock, once.
+  std::vector<void*> chunks;
+  chunks.reserve(internal::SlabArena::kMaxChunksPerPage);
+  int drained = 0;
+  for (int releases = 0; drained < kDrainsPerReclaim &&
+                         releases < kReleasesPerReclaim && arena_->OverCap();) {
+    // Pages nothing uses first: giving them back evicts nothing.
+    if (arena_->ReleaseFreePage() || arena_->ReleaseCachedMapping()) {
+      ++releases;
+      continue;
+    }
+    chunks.clear();
+    if (!arena_->BeginDrain(
+            [](void* chunk) { return static_cast<Item*>(chunk)->TryRef(); },
+            &chunks)) {
+      break;
+    }
+    ++drained;
+    for (void* chunk : chunks) {
+      Item* item = static_cast<Item*>(chunk);
+      EvictForDrain(item);
+      Item::Unref(item);  // Frees it unless an ItemRef still holds it.
     }
   }
 }
@@ -465,16 +571,17 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
   const uint64_t size = AccountedSize(key.size(), value.size(), flags);
 
   // Build the whole item before taking the lock.
-  Item* item =
-      Item::Create(key, flags, expiry, value.size(), options.key_binary);
+  Item* item = Item::Create(arena_, key, flags, expiry, value.size(),
+                            options.key_binary);
   if (!value.empty()) {
     std::memcpy(item->mutable_value(), value.data(), value.size());
   }
+  const ItemSizes sizes = SizesOf(item);
 
   StoreResult result = StoreResult::kNotStored;
   size_t grow_from = 0;
-  FreeList free;
   {
+    FreeList free;  // Released after the lock, before MaybeReclaim.
     SpinLockHolder holder(&stripe.lock);
     stripe.FireFlush(now, stripe_bits_);
     Item** slot = stripe.Find(key, hash, now, &free);
@@ -525,8 +632,8 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
       // is gone, as in memcached; do not spend the budget on it.
       if (!IsExpired(item->expiry(), now)) {
         item->set_cas(cas);
-        stripe.MakeRoom(size, now, &free);
-        stripe.Link(item, hash, now);
+        stripe.MakeRoom(sizes.charged, now, &free);
+        stripe.Link(item, hash, now, sizes);
         item = nullptr;
         grow_from = stripe.GrowthNeeded();
       }
@@ -534,6 +641,7 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
   }
   if (item != nullptr) Item::Unref(item);
   if (grow_from != 0) MaybeGrow(stripe, grow_from);
+  MaybeReclaim();
   return result;
 }
 
@@ -556,8 +664,8 @@ Store::SwapOutcome Store::SwapIfCurrent(Stripe& stripe, absl::string_view key,
   const uint64_t size = Accounted(replacement);
   SwapOutcome outcome;
   size_t grow_from = 0;
-  FreeList free;
   {
+    FreeList free;  // Released after the lock, before MaybeReclaim.
     SpinLockHolder holder(&stripe.lock);
     stripe.FireFlush(now, stripe_bits_);
     Item** slot = stripe.Find(key, hash, now, &free);
@@ -572,10 +680,11 @@ Store::SwapOutcome Store::SwapIfCurrent(Stripe& stripe, absl::string_view key,
           std::memory_order_relaxed);
       if (expected->key_binary()) replacement->Set(Item::kKeyBinary);
       stripe.Unlink(slot, &free);
-      stripe.MakeRoom(size, now, &free);
+      const ItemSizes sizes = SizesOf(replacement);
+      stripe.MakeRoom(sizes.charged, now, &free);
       replacement->set_cas(stripe.NextCas(stripe_bits_));
       if (cas_out != nullptr) *cas_out = replacement->cas();
-      stripe.Link(replacement, hash, now);
+      stripe.Link(replacement, hash, now, sizes);
       replacement = nullptr;
       grow_from = stripe.GrowthNeeded();
       outcome = SwapOutcome::kSwapped;
@@ -583,6 +692,7 @@ Store::SwapOutcome Store::SwapIfCurrent(Stripe& stripe, absl::string_view key,
   }
   if (replacement != nullptr) Item::Unref(replacement);
   if (grow_from != 0) MaybeGrow(stripe, grow_from);
+  MaybeReclaim();
   return outcome;
 }
 
@@ -604,7 +714,8 @@ StoreResult Store::Concat(bool append, absl::string_view key,
       Item::Unref(old);
       return StoreResult::kNotStored;
     }
-    Item* item = Item::Create(key, old->flags(), old->expiry(), value_len);
+    Item* item =
+        Item::Create(arena_, key, old->flags(), old->expiry(), value_len);
     char* out = item->mutable_value();
     const absl::string_view first = append ? old->value() : value;
     const absl::string_view second = append ? value : old->value();
@@ -682,7 +793,8 @@ DeltaResult Store::Delta(absl::string_view key, bool increment, uint64_t delta,
     // memcached rewrites in place when the number fits, padding with spaces,
     // so the length never shrinks; it only grows when the number does.
     const size_t value_len = std::max<size_t>(digit_count, old->value_len);
-    Item* item = Item::Create(key, old->flags(), old->expiry(), value_len);
+    Item* item =
+        Item::Create(arena_, key, old->flags(), old->expiry(), value_len);
     char* out = item->mutable_value();
     std::memcpy(out, digits, digit_count);
     std::memset(out + digit_count, ' ', value_len - digit_count);
@@ -736,7 +848,8 @@ DeleteResult Store::Invalidate(absl::string_view key, bool check_cas,
       return DeleteResult::kExists;
     }
     // The CAS must change and items are immutable: link a stale copy.
-    Item* item = Item::Create(key, old->flags(), old->expiry(), old->value_len);
+    Item* item =
+        Item::Create(arena_, key, old->flags(), old->expiry(), old->value_len);
     if (old->value_len != 0) {
       std::memcpy(item->mutable_value(), old->value().data(), old->value_len);
     }
@@ -768,7 +881,8 @@ ItemRef Store::MetaGet(absl::string_view key, const MetaGetOptions& options,
     const int64_t expiry = options.set_expiry && !options.vivify_after_ttl
                                ? options.expires_at
                                : options.vivify_expires_at;
-    fresh = Item::Create(key, 0, ClampExpiry(expiry), 0, options.key_binary);
+    fresh = Item::Create(arena_, key, 0, ClampExpiry(expiry), 0,
+                         options.key_binary);
   }
   Item* item = nullptr;
   size_t grow_from = 0;
@@ -792,8 +906,9 @@ ItemRef Store::MetaGet(absl::string_view key, const MetaGetOptions& options,
       item = fresh;
       fresh = nullptr;
       item->set_cas(stripe.NextCas(stripe_bits_));
-      stripe.MakeRoom(Accounted(item), now, &free);
-      stripe.Link(item, hash, now);
+      const ItemSizes sizes = SizesOf(item);
+      stripe.MakeRoom(sizes.charged, now, &free);
+      stripe.Link(item, hash, now, sizes);
       meta->created = true;
       meta->last_access = now;
       grow_from = stripe.GrowthNeeded();
@@ -817,6 +932,7 @@ ItemRef Store::MetaGet(absl::string_view key, const MetaGetOptions& options,
   }
   if (fresh != nullptr) Item::Unref(fresh);
   if (grow_from != 0) MaybeGrow(stripe, grow_from);
+  if (meta->created) MaybeReclaim();
   return ItemRef(item);
 }
 
@@ -854,6 +970,7 @@ void Store::FlushAll(int64_t at_time, int64_t now) {
 
 void Store::SetMemoryLimit(uint64_t bytes) {
   memory_limit_.store(bytes, std::memory_order_relaxed);
+  arena_->set_cap(ArenaCap(bytes));
   const uint64_t share = StripeLimit(bytes);
   for (uint32_t i = 0; i < stripe_count_; ++i) {
     Stripe& stripe = stripes_[i];
@@ -864,11 +981,11 @@ void Store::SetMemoryLimit(uint64_t bytes) {
       stripe.limit = share;
       // now = 0: expiry is not judged here, only flushes; everything counts
       // as an eviction.
-      for (size_t n = 0; n < kEvictionsPerHold && stripe.bytes > stripe.limit;
+      for (size_t n = 0; n < kEvictionsPerHold && stripe.charged > stripe.limit;
            ++n) {
         stripe.EvictTail(0, &free);
       }
-      within = stripe.bytes <= stripe.limit;
+      within = stripe.charged <= stripe.limit;
     }
   }
 }
@@ -959,6 +1076,9 @@ StoreStats Store::GetStats() const {
   StoreStats stats;
   stats.limit_maxbytes = memory_limit_.load(std::memory_order_relaxed);
   stats.stripes = stripe_count_;
+  stats.arena_bytes = arena_->footprint();
+  stats.arena_cap = arena_->cap();
+  stats.slabs_moved = arena_->drained_pages();
   for (uint32_t i = 0; i < stripe_count_; ++i) {
     Stripe& stripe = stripes_[i];
     SpinLockHolder holder(&stripe.lock);

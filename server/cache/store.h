@@ -27,6 +27,14 @@
 // limit / stripes of it and evicts its own least recently used items to stay
 // within its share. Items that are unlinked but still held by ItemRefs are
 // not counted: they are in flight to a socket.
+//
+// Resident memory: items live in a SlabArena (slab_arena.h) whose footprint
+// (pages it holds plus large items mapped one by one) is capped at
+// limit + limit/16 + 8 MiB (less for limits under 32 MiB). Past the cap, the
+// store evicts every item on the pages with the fewest live bytes, out of LRU
+// order (memcached's slab page reassignment): when value sizes shift, that is
+// what keeps RSS within limit x 1.10 + 32 MiB instead of the LRU alone, whose
+// victims are spread over every page.
 #pragma once
 
 #include <atomic>
@@ -194,6 +202,11 @@ struct StoreStats {
   uint64_t get_flushed = 0;        // Commands that found the key flushed.
   uint64_t crawler_reclaimed = 0;  // Dead items reclaimed by SweepExpired.
   uint64_t hash_bytes = 0;         // Bucket arrays (not in `bytes`).
+  // Item memory the process holds: the arena's pages (in use or kept for
+  // reuse) and large items' mappings (slab_arena.h).
+  uint64_t arena_bytes = 0;
+  uint64_t arena_cap = 0;    // Past it, pages are drained (see Memory above).
+  uint64_t slabs_moved = 0;  // Pages drained (their items evicted) so far.
   uint64_t stripes = 0;
 };
 
@@ -331,6 +344,16 @@ class Store {
                             const int64_t* new_expiry = nullptr);
   void MaybeGrow(Stripe& stripe, size_t bucket_count);
   size_t SweepStripe(Stripe& stripe, int64_t now, size_t max_items);
+  // Called outside every stripe lock after an item was built: when the
+  // arena's footprint passed its cap, gives back unused pages and drains the
+  // emptiest ones (evicting their items) until it is within, boundedly.
+  void MaybeReclaim() {
+    if (arena_->OverCap()) Reclaim();
+  }
+  void Reclaim();
+  // Unlinks `item` (which the caller holds a reference on) if it is still
+  // linked, counting an eviction.
+  void EvictForDrain(internal::Item* item);
 
   const uint64_t max_item_size_;
   const uint32_t stripe_count_;
@@ -338,6 +361,9 @@ class Store {
   const int stripe_bits_;   // log2(stripe_count_), low bits of every CAS.
   std::atomic<uint64_t> memory_limit_;
   std::unique_ptr<Stripe[]> stripes_;
+  // Item memory. The store holds one reference (released in ~Store); items
+  // still held by ItemRefs keep it alive after that.
+  internal::SlabArena* const arena_;
 };
 
 }  // namespace memshard::cache

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <memory>
@@ -151,6 +152,33 @@ void ClientLoop(int index, Shared* shared) {
   }
 }
 
+// The resident size of the process's largest mappings (smaps), one a line.
+std::string LargestMappings(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/smaps"));
+  std::vector<std::pair<int64_t, std::string>> mappings;
+  std::string line, name;
+  while (std::getline(in, line)) {
+    absl::string_view rest = line;
+    int64_t kb = 0;
+    if (absl::ConsumePrefix(&rest, "Rss:")) {
+      rest = absl::StripAsciiWhitespace(rest);
+      if (absl::ConsumeSuffix(&rest, " kB") && absl::SimpleAtoi(rest, &kb)) {
+        mappings.emplace_back(kb, name);
+      }
+    } else if (!line.empty() && line.find('-') < line.find(' ') &&
+               std::isxdigit(static_cast<unsigned char>(line[0]))) {
+      name = line;
+    }
+  }
+  std::sort(mappings.rbegin(), mappings.rend());
+  std::string out;
+  for (size_t i = 0; i < mappings.size() && i < 5; ++i) {
+    absl::StrAppend(&out, "          ", mappings[i].first / 1024,
+                    " MiB resident: ", mappings[i].second, "\n");
+  }
+  return out;
+}
+
 int64_t StatOf(const std::vector<std::pair<std::string, std::string>>& stats,
                absl::string_view name) {
   for (const auto& [n, v] : stats) {
@@ -274,6 +302,10 @@ absl::StatusOr<SoakResult> RunSoak(int port, pid_t pid,
         std::fprintf(log, "%6.0f s  RSS %.1f MiB is over the bound %.1f MiB\n",
                      absl::ToDoubleSeconds(now - start), rss / kMiB,
                      result.bound_bytes / kMiB);
+        // Where the memory is, once: the largest mappings.
+        if (result.samples_over_bound == 1) {
+          std::fprintf(log, "%s", LargestMappings(pid).c_str());
+        }
       }
     }
     return true;

@@ -1,0 +1,89 @@
+// store_bench: a fixed, deterministic sequence of Store calls for counting
+// instructions per request with callgrind (wall-clock timings on a shared
+// machine are noise; instruction counts are not).
+//
+//   bazel build //tools/memcheck:store_bench
+//   valgrind --tool=callgrind --toggle-collect='*RunMeasured*'
+//       bazel-bin/tools/memcheck/store_bench --op=get
+//
+// Ir / --ops is the cost of one request in the store. --op: get (hits on
+// 32 B keys, 100 B values, no eviction), set (overwrites of existing keys),
+// set_evict (new keys into a full 64 MiB store: every set evicts).
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "gflags/gflags.h"
+#include "server/cache/store.h"
+
+DEFINE_string(op, "get", "get | set | set_evict");
+DEFINE_uint64(ops, 200000, "Measured calls");
+DEFINE_uint64(keys, 100000, "Distinct keys (get, set)");
+
+namespace memshard::cache {
+namespace {
+
+constexpr int64_t kNow = 1700000000;
+
+std::string Key(uint64_t i) { return absl::StrFormat("key:%027u", i); }
+
+// Not inlined, so callgrind can collect exactly this call.
+__attribute__((noinline)) uint64_t RunMeasured(
+    Store& store, const std::vector<std::string>& keys,
+    const std::string& value, bool get) {
+  uint64_t sum = 0;
+  for (uint64_t i = 0; i < FLAGS_ops; ++i) {
+    const std::string& key = keys[i % keys.size()];
+    if (get) {
+      ItemRef ref = store.Get(key, kNow);
+      sum += ref ? ref.value().size() : 0;
+    } else {
+      sum += static_cast<uint64_t>(
+          store.Put(StoreMode::kSet, key, 0, 0, value, 0, kNow));
+    }
+  }
+  return sum;
+}
+
+int Main() {
+  const bool evict = FLAGS_op == "set_evict";
+  StoreOptions options;
+  options.memory_limit_bytes = evict ? (64ull << 20) : (1ull << 30);
+  Store store(options);
+  const std::string value(100, 'v');
+  std::vector<std::string> keys;
+  const uint64_t key_count = evict ? FLAGS_ops : FLAGS_keys;
+  keys.reserve(key_count);
+  for (uint64_t i = 0; i < key_count; ++i) keys.push_back(Key(i));
+  if (evict) {
+    // Fill to the limit with other keys, so every measured set evicts.
+    for (uint64_t i = 0; store.GetStats().evictions == 0; ++i) {
+      for (int j = 0; j < 1000; ++j, ++i) {
+        store.Put(StoreMode::kSet, Key(1000000000 + i), 0, 0, value, 0, kNow);
+      }
+    }
+  } else {
+    for (const std::string& key : keys) {
+      store.Put(StoreMode::kSet, key, 0, 0, value, 0, kNow);
+    }
+  }
+  const uint64_t sum = RunMeasured(store, keys, value, FLAGS_op == "get");
+  const StoreStats stats = store.GetStats();
+  std::printf("op=%s ops=%llu checksum=%llu curr_items=%llu evictions=%llu\n",
+              FLAGS_op.c_str(), static_cast<unsigned long long>(FLAGS_ops),
+              static_cast<unsigned long long>(sum),
+              static_cast<unsigned long long>(stats.curr_items),
+              static_cast<unsigned long long>(stats.evictions));
+  return 0;
+}
+
+}  // namespace
+}  // namespace memshard::cache
+
+int main(int argc, char** argv) {
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  return memshard::cache::Main();
+}
