@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,7 +12,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "glog/logging.h"
 
 namespace memshard {
@@ -32,7 +32,15 @@ absl::Status ErrnoStatus(const char* what) {
 
 }  // namespace
 
-EventLoop::EventLoop() : now_(absl::Now()), events_(kMaxEventsPerWait) {
+int64_t EventLoop::ClockNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+EventLoop::EventLoop()
+    : now_unix_ns_(ClockNanos()), events_(kMaxEventsPerWait) {
+  now_ = absl::FromUnixNanos(now_unix_ns_);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   PCHECK(epoll_fd_ >= 0) << "epoll_create1";
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -84,7 +92,7 @@ void EventLoop::Remove(int fd) {
 EventLoop::TimerId EventLoop::AddTimer(absl::Duration delay,
                                        absl::AnyInvocable<void()> task) {
   TimerId id = next_timer_id_++;
-  timer_heap_.push(Timer{absl::Now() + delay, id});
+  timer_heap_.push(Timer{absl::FromUnixNanos(ClockNanos()) + delay, id});
   timers_.emplace(id, std::move(task));
   return id;
 }
@@ -151,8 +159,8 @@ void EventLoop::ArmTimerFd() {
   itimerspec spec{};  // all zero: disarm
   if (next != absl::InfiniteFuture()) {
     // Never zero, which would disarm: a due timer fires at once.
-    const absl::Duration wait =
-        std::max(next - absl::Now(), absl::Nanoseconds(1));
+    const absl::Duration wait = std::max(
+        next - absl::FromUnixNanos(ClockNanos()), absl::Nanoseconds(1));
     spec.it_value = absl::ToTimespec(wait);
   }
   PCHECK(timerfd_settime(timer_fd_, 0, &spec, nullptr) == 0)
@@ -171,7 +179,9 @@ void EventLoop::RunOnce() {
     PCHECK(errno == EINTR) << "epoll_wait";
     n = 0;
   }
-  now_ = absl::Now();
+  // One clock read for both forms.
+  now_unix_ns_ = ClockNanos();
+  now_ = absl::FromUnixNanos(now_unix_ns_);
   ++epoch_;
   // Tasks deferred by the previous iteration run before this one's events.
   running_soon_.swap(soon_);

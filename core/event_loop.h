@@ -86,8 +86,20 @@ class EventLoop {
   // Any thread.
   void Stop();
 
-  // Monotonic time sampled once per iteration (cheap to read often).
+  // Time sampled once per iteration (cheap to read often).
   absl::Time now() const { return now_; }
+  // The same instant as now(), in nanoseconds since the Unix epoch: for the
+  // request path, where absl::ToUnixNanos(now()) per request (~35
+  // instructions, an out-of-line call) added up.
+  int64_t now_unix_ns() const { return now_unix_ns_; }
+
+  // Any thread: the wall clock (absl::Now()'s), in nanoseconds since the
+  // Unix epoch, read through the vDSO. Cheaper than absl::Now() and
+  // absl::GetCurrentTimeNanos(), whose cycle-clock path reads the TSC more
+  // than once: on a VM where rdtsc costs ~70 ns those took ~280 ns a call
+  // against ~110 ns for this, and the loop reads the clock once per
+  // iteration, which with mostly idle connections is once per request.
+  static int64_t ClockNanos();
   uint64_t epoch() const { return epoch_; }
 
  private:
@@ -116,6 +128,7 @@ class EventLoop {
   TimerId armed_id_ = 0;  // the timer whose deadline that is
   bool running_ = false;
   absl::Time now_;
+  int64_t now_unix_ns_ = 0;  // now_, in nanoseconds
   uint64_t epoch_ = 0;
 
   std::vector<epoll_event> events_;

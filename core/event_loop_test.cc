@@ -144,6 +144,33 @@ TEST(EventLoopTest, RunSoonRunsInTheNextIterationWithoutBlocking) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
+TEST(EventLoopTest, ClockNanosIsTheWallClock) {
+  const int64_t before = absl::ToUnixNanos(absl::Now());
+  const int64_t clock = EventLoop::ClockNanos();
+  const int64_t after = absl::ToUnixNanos(absl::Now());
+  // absl::Now() interpolates the TSC between kernel readings: allow it a
+  // little disagreement with the kernel's clock.
+  EXPECT_GE(clock, before - 1000000);
+  EXPECT_LE(clock, after + 1000000);
+}
+
+TEST(EventLoopTest, NowInNanosecondsIsTheIterationsTime) {
+  EventLoop loop;
+  EXPECT_EQ(loop.now_unix_ns(), absl::ToUnixNanos(loop.now()));
+  const absl::Time before = absl::Now();
+  int64_t seen_ns = 0;
+  absl::Time seen;
+  loop.Post([&] {
+    seen_ns = loop.now_unix_ns();
+    seen = loop.now();
+    loop.Stop();
+  });
+  loop.Run();
+  EXPECT_EQ(seen_ns, absl::ToUnixNanos(seen));
+  EXPECT_GE(seen, before);
+  EXPECT_LE(seen, absl::Now());
+}
+
 TEST(EventLoopTest, EpochHooksRunOncePerIteration) {
   EventLoop loop;
   int hooks = 0;

@@ -7,7 +7,17 @@
 // Holds no memory while empty. It borrows a fixed-size buffer from the
 // worker's BufferPool when input arrives, and gives it back as soon as every
 // byte has been consumed. A request larger than a pooled buffer (a big value)
-// moves the bytes to a heap block sized for it, freed when drained.
+// moves the bytes to a heap block, freed when drained.
+//
+// Growth follows the bytes that arrived, not the bytes a request announced:
+// only a full buffer grows, into uninitialised memory (so only pages bytes
+// were read into become resident). It doubles, or toward a request whose
+// size Expect() gave it grows by up to kMaxAhead past what it holds, never
+// past that size. So a client that announces a 1 MB value and trickles it
+// keeps the pooled buffer until it has sent a buffer's worth, and never
+// holds memory far beyond what it sent; a value really arriving takes a few
+// steps (a 1 MB one: 16 KiB, 272 KiB, 544 KiB, 1 MB), with linear copying.
+// Reserve() allocates at once, for peers trusted with their sizes.
 //
 // A worker's shared read buffer (WhenDrained::kKeep) keeps its pooled buffer
 // when drained instead: every connection reads into it, and only a
@@ -15,7 +25,8 @@
 // (TakeFrom), so the steady path borrows and returns nothing.
 //
 // Lifetime: views returned by readable() are valid until the next call to
-// WritableSpace(), Reserve(), Consume() or Release().
+// WritableSpace(), Reserve(), Consume() or Release(). TakeFrom() moves the
+// memory, not the bytes: views into `other` stay valid, now into this.
 
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +41,9 @@ namespace memshard {
 class InputBuffer {
  public:
   enum class WhenDrained : uint8_t { kRelease, kKeep };
+  // How far past the bytes held a full buffer may grow at once toward a
+  // request of known size (Expect()).
+  static constexpr size_t kMaxAhead = 256 * 1024;
 
   explicit InputBuffer(BufferPool* pool,
                        WhenDrained when_drained = WhenDrained::kRelease)
@@ -51,8 +65,12 @@ class InputBuffer {
   // Drops `n` bytes from the front; returns the buffer when drained.
   void Consume(size_t n);
 
-  // Makes room for a request of `total` bytes starting at the front.
+  // Makes room for a request of `total` bytes starting at the front, now.
   void Reserve(size_t total);
+  // Notes that the request at the front is `total` bytes long (0: unknown)
+  // without allocating for it: WritableSpace() then grows no further than
+  // needed to hold it. Forgotten when bytes are consumed.
+  void Expect(size_t total) { expect_ = total; }
 
   // Returns all memory (drops unconsumed bytes).
   void Release();
@@ -66,6 +84,8 @@ class InputBuffer {
 
  private:
   void Compact();
+  // Moves the unconsumed bytes to a heap block of `capacity` bytes.
+  void Grow(size_t capacity);
 
   BufferPool* const pool_;
   Buffer* pooled_ = nullptr;      // set when data_ is a pooled buffer
@@ -74,7 +94,8 @@ class InputBuffer {
   size_t capacity_ = 0;
   size_t begin_ = 0;
   size_t end_ = 0;
-  const bool keep_;  // WhenDrained::kKeep
+  size_t expect_ = 0;  // Expect(): the front request's size, if known
+  const bool keep_;    // WhenDrained::kKeep
 };
 
 }  // namespace memshard

@@ -1,7 +1,9 @@
 #include "core/input_buffer.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -59,6 +61,120 @@ TEST(InputBufferTest, ReserveKeepsUnconsumedBytes) {
   EXPECT_GE(in.capacity(), 500u);
   EXPECT_EQ(in.readable(), "56789");
   EXPECT_GE(in.WritableSpace().size(), 495u);
+}
+
+TEST(InputBufferTest, ReserveGivesRoomAtOnceFromAnEmptyBuffer) {
+  BufferPool pool(64);
+  InputBuffer in(&pool);
+  in.Reserve(1000);
+  EXPECT_GE(in.capacity(), 1000u);
+  EXPECT_GE(in.WritableSpace().size(), 1000u);
+  EXPECT_EQ(pool.stats().in_use, 0u);
+}
+
+// A client announcing a big value holds what it sent, not what it
+// announced (the slow-sender attack of issue #9).
+TEST(InputBufferTest, ExpectAllocatesNothingUpFront) {
+  BufferPool pool(64);
+  InputBuffer in(&pool);
+  Fill(in, "set k 0 0 1000000\r\n");
+  in.Expect(1000000 + 21);
+  EXPECT_EQ(in.capacity(), 64u);
+  Fill(in, "vvvv");
+  EXPECT_EQ(in.capacity(), 64u);
+  EXPECT_EQ(pool.stats().in_use, 1u);
+}
+
+// As bytes arrive a full buffer grows by at most kMaxAhead (or doubles),
+// never past the expected size: it never runs far ahead of what arrived,
+// and the copying stays linear.
+TEST(InputBufferTest, GrowsTowardTheExpectedSizeInBoundedSteps) {
+  BufferPool pool(64);
+  InputBuffer in(&pool);
+  const size_t total = 1000000;
+  const size_t ahead = InputBuffer::kMaxAhead;
+  in.Expect(total);
+  std::vector<size_t> capacities;
+  std::string sent;
+  while (sent.size() < total) {
+    absl::Span<char> space = in.WritableSpace();
+    if (capacities.empty() || capacities.back() != in.capacity()) {
+      capacities.push_back(in.capacity());
+    }
+    EXPECT_LE(in.capacity(),
+              std::max<size_t>({64, 2 * sent.size(), sent.size() + ahead}));
+    EXPECT_LE(in.capacity(), total);
+    const size_t n =
+        std::min<size_t>({space.size(), total - sent.size(), 4096});
+    for (size_t i = 0; i < n; ++i) space[i] = static_cast<char>('a' + i % 26);
+    sent.append(space.data(), n);
+    in.Commit(n);
+  }
+  EXPECT_TRUE(in.readable() == sent);
+  EXPECT_EQ(capacities,
+            (std::vector<size_t>{64, 64 + ahead, 2 * (64 + ahead), total}));
+}
+
+TEST(InputBufferTest, GrowsNoFurtherThanASmallExpectedSize) {
+  BufferPool pool(64);
+  InputBuffer in(&pool);
+  Fill(in, std::string(64, 'a'));
+  in.Expect(100);
+  EXPECT_EQ(in.WritableSpace().size(), 36u);
+  EXPECT_EQ(in.capacity(), 100u);
+}
+
+TEST(InputBufferTest, GrowsByDoublingWhenTheSizeIsUnknown) {
+  BufferPool pool(64);
+  InputBuffer in(&pool);
+  Fill(in, std::string(300, 'v'));
+  EXPECT_EQ(in.capacity(), 512u);
+  EXPECT_EQ(in.readable(), std::string(300, 'v'));
+}
+
+TEST(InputBufferTest, ConsumingForgetsTheExpectedSize) {
+  BufferPool pool(64);
+  InputBuffer in(&pool);
+  Fill(in, std::string(64, 'a'));
+  in.Expect(70);
+  in.Consume(1);
+  // A new front request of unknown size: full doubling, not 70.
+  Fill(in, std::string(40, 'b'));
+  EXPECT_EQ(in.capacity(), 128u);
+}
+
+TEST(InputBufferTest, CompactsWhenTheExpectedRequestFitsOnceMoved) {
+  BufferPool pool(64);
+  InputBuffer in(&pool);
+  Fill(in, std::string(64, 'a'));
+  in.Consume(10);  // 54 bytes left, at offset 10
+  in.Expect(60);
+  const char* before = in.readable().data();
+  EXPECT_EQ(in.WritableSpace().size(), 10u);
+  EXPECT_EQ(in.capacity(), 64u);
+  EXPECT_NE(in.readable().data(), before);
+  EXPECT_EQ(in.readable(), std::string(54, 'a'));
+}
+
+TEST(InputBufferTest, GrowsRatherThanCompactingForALittleRoom) {
+  BufferPool pool(64);
+  InputBuffer in(&pool);
+  Fill(in, std::string(64, 'a'));
+  in.Consume(2);  // 62 bytes left: moving them would free only 2
+  EXPECT_EQ(in.WritableSpace().size(), 128u - 62u);
+  EXPECT_EQ(in.readable(), std::string(62, 'a'));
+}
+
+TEST(InputBufferTest, TakeFromCarriesTheExpectedSize) {
+  BufferPool pool(64);
+  InputBuffer shared(&pool, InputBuffer::WhenDrained::kKeep);
+  InputBuffer own(&pool);
+  Fill(shared, std::string(64, 'a'));
+  shared.Expect(100);
+  own.TakeFrom(&shared);
+  const absl::Span<char> space = own.WritableSpace();
+  EXPECT_EQ(own.capacity(), 100u);
+  EXPECT_EQ(space.size(), 36u);
 }
 
 TEST(InputBufferTest, KeepModeHoldsItsPooledBufferWhenDrained) {

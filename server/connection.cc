@@ -27,6 +27,16 @@ ssize_t ReadNoCancel(int fd, char* buffer, size_t size) {
   return syscall(SYS_read, fd, buffer, size);
 }
 
+// A multiget costs one request of the turn's budget per this many keys, so a
+// turn answers at most kRequestBudget * kKeysPerRequest keys (1024, about a
+// millisecond) however they are spread over requests.
+constexpr size_t kKeysPerRequest = 16;
+
+bool IsRetrieval(Command command) {
+  return command == Command::kGet || command == Command::kGets ||
+         command == Command::kGat || command == Command::kGats;
+}
+
 // memcached lets these through before SASL authentication.
 bool AllowedBeforeAuthentication(BinaryOpcode op) {
   return op == BinaryOpcode::kSaslListMechs || op == BinaryOpcode::kSaslAuth ||
@@ -130,7 +140,7 @@ Connection::IoState& Connection::own_io() {
 
 void Connection::MaybeDropIo() {
   if (io_ != nullptr && proxy_ == nullptr && io_->input.empty() &&
-      io_->output.empty()) {
+      io_->output.empty() && io_->retrieval == nullptr) {
     io_.reset();
   }
 }
@@ -199,6 +209,9 @@ void Connection::Drive() {
 // Reads one buffer's worth. Returns false to wait for the next event.
 bool Connection::StepRead() {
   if (session_blocked_) return false;  // OnProxyReplies() resumes
+  // Reading could move the input a sliced retrieval's keys point into;
+  // more_requests_ keeps us processing until it is done.
+  DCHECK(io_ == nullptr || io_->retrieval == nullptr);
   if (!readable_) {
     if (peer_closed_) state_ = State::kClosing;
     return peer_closed_;
@@ -216,7 +229,7 @@ bool Connection::StepRead() {
       readable_ = false;
     }
     table_->metrics().Add(Counter::bytes_read, n);
-    record.SetLastActive(table_->loop().now());
+    record.SetLastActiveNanos(table_->loop().now_unix_ns());
     table_->Touch(this);
     state_ = State::kProcessing;
     return true;
@@ -240,6 +253,15 @@ bool Connection::StepRead() {
 void Connection::StepProcess() {
   // Set again below if we stop with complete requests still buffered.
   more_requests_ = false;
+  // A sliced retrieval goes first; nothing behind it runs before its END.
+  if (io_ != nullptr && io_->retrieval != nullptr &&
+      (budget_ <= 0 ||
+       output().pending_bytes() >= ConnectionTable::kOutputHighWatermark ||
+       !ContinueRetrieval())) {
+    more_requests_ = true;
+    state_ = State::kWriting;
+    return;
+  }
   for (;;) {
     if (swallow_ > 0) {
       Swallow();
@@ -311,11 +333,15 @@ bool Connection::ProcessText(absl::string_view in) {
           outcome = CacheOrca::Outcome::kClose;
         }
       } else {
+        // One compare on the common path; many keys are the rare one.
+        if (request.keys.size() > kKeysPerRequest &&
+            IsRetrieval(request.command)) {
+          return ProcessManyKeys(request, consumed);
+        }
         outcome =
             table_->orca().Execute(request, table_->unix_now(), &output());
       }
-      RecordRequestLatency(table_->metrics(), request.command,
-                           table_->loop().now());
+      RecordRequestLatency(table_->metrics(), request.command, table_->loop());
       input().Consume(consumed);
       if (outcome == CacheOrca::Outcome::kClose) {
         close_after_write_ = true;
@@ -324,7 +350,8 @@ bool Connection::ProcessText(absl::string_view in) {
       return true;
     }
     case ParseStatus::kIncomplete:
-      if (result.need > input().capacity()) input().Reserve(result.need);
+      // Grows as the bytes arrive, not for what was announced.
+      input().Expect(result.need);
       return false;
     case ParseStatus::kError:
       if (WaitForSession()) return false;
@@ -380,12 +407,13 @@ bool Connection::ProcessMeta(absl::string_view in) {
         table_->orca().Execute(request, table_->unix_now(), &output());
       }
       RecordRequestLatency(table_->metrics(), LatencyFamily::kMeta,
-                           table_->loop().now());
+                           table_->loop());
       input().Consume(consumed);
       return true;
     }
     case ParseStatus::kIncomplete:
-      if (result.need > input().capacity()) input().Reserve(result.need);
+      // Grows as the bytes arrive, not for what was announced.
+      input().Expect(result.need);
       return false;
     case ParseStatus::kError:
       if (WaitForSession()) return false;
@@ -423,14 +451,7 @@ bool Connection::ProcessBinary(absl::string_view in) {
   switch (result.status) {
     case BinaryParseStatus::kOk: {
       if (!authenticated_ && !AllowedBeforeAuthentication(request.op)) {
-        if (WaitForSession()) return false;
-        // memcached answers and closes.
-        table_->metrics().Add(Counter::protocol_errors);
-        CacheOrca::AppendBinaryError(request, BinaryStatus::kAuthError,
-                                     &output());
-        input().Consume(consumed);
-        close_after_write_ = true;
-        return false;
+        return RefuseUnauthenticated(request, consumed);
       }
       CacheOrca::Outcome outcome = CacheOrca::Outcome::kContinue;
       if (ProxySession* session = this->session()) {
@@ -448,7 +469,7 @@ bool Connection::ProcessBinary(absl::string_view in) {
                                          table_->unix_now(), &output());
       }
       RecordRequestLatency(table_->metrics(), BinaryLatencyFamily(request),
-                           table_->loop().now());
+                           table_->loop());
       // Only now: consuming may return the buffer `request` points into.
       input().Consume(consumed);
       if (outcome == CacheOrca::Outcome::kClose) {
@@ -458,7 +479,16 @@ bool Connection::ProcessBinary(absl::string_view in) {
       return true;
     }
     case BinaryParseStatus::kIncomplete:
-      if (result.need > input().capacity()) input().Reserve(result.need);
+      // Refused as soon as the header, extras and key are in, like
+      // memcached's dispatch_bin_command: an unauthenticated client never
+      // makes us wait for, or hold, a value.
+      if (!authenticated_ && result.prefix != 0 &&
+          !AllowedBeforeAuthentication(request.op)) {
+        if (in.size() < result.prefix) return false;  // <= 270 bytes away
+        return RefuseUnauthenticated(request, in.size());
+      }
+      // Grows as the bytes arrive, not for what was announced.
+      input().Expect(result.need);
       return false;
     case BinaryParseStatus::kError:
       if (WaitForSession()) return false;
@@ -481,13 +511,71 @@ bool Connection::ProcessBinary(absl::string_view in) {
   return false;
 }
 
+bool Connection::RefuseUnauthenticated(const BinaryRequest& request,
+                                       size_t consumed) {
+  if (WaitForSession()) return false;
+  // memcached answers and closes.
+  table_->metrics().Add(Counter::protocol_errors);
+  CacheOrca::AppendBinaryError(request, BinaryStatus::kAuthError, &output());
+  input().Consume(consumed);
+  close_after_write_ = true;
+  return false;
+}
+
+bool Connection::ProcessManyKeys(Request& request, size_t consumed) {
+  const size_t keys = request.keys.size();
+  // StepProcess charges one request after we return true.
+  if (keys <= static_cast<size_t>(budget_) * kKeysPerRequest) {
+    table_->orca().Execute(request, table_->unix_now(), &output());
+    RecordRequestLatency(table_->metrics(), request.command, table_->loop());
+    input().Consume(consumed);
+    budget_ -= static_cast<int16_t>(keys / kKeysPerRequest - 1);
+    return true;
+  }
+  // More than the turn has left: a slice now, the rest on later turns. The
+  // replies composed so far in the worker's shared chain become ours first,
+  // so they stay ahead of the slices. The input moves to io_ at the end of
+  // StepProcess (TakeFrom keeps the bytes where the keys point).
+  if (io_ == nullptr) own_io().output.TakeFrom(&table_->shared_output());
+  io_->retrieval = std::make_unique<SlicedRetrieval>();
+  SlicedRetrieval& retrieval = *io_->retrieval;
+  // The worker's scratch request is parsed into again by the next request
+  // (of any connection): this one's keys move here.
+  std::swap(retrieval.request, request);
+  retrieval.consumed = consumed;
+  if (ContinueRetrieval()) return true;  // cannot happen: keys > budget
+  more_requests_ = true;
+  return false;
+}
+
+bool Connection::ContinueRetrieval() {
+  SlicedRetrieval& retrieval = *io_->retrieval;
+  const size_t keys = retrieval.request.keys.size();
+  DCHECK_GT(budget_, 0);
+  const size_t count = std::min(keys - retrieval.next,
+                                static_cast<size_t>(budget_) * kKeysPerRequest);
+  table_->orca().RetrieveSlice(retrieval.request, retrieval.next, count,
+                               table_->unix_now(), &output());
+  retrieval.next += count;
+  budget_ -=
+      static_cast<int16_t>((count + kKeysPerRequest - 1) / kKeysPerRequest);
+  if (retrieval.next < keys) return false;
+  RecordRequestLatency(table_->metrics(), retrieval.request.command,
+                       table_->loop());
+  const size_t consumed = retrieval.consumed;
+  io_->retrieval.reset();
+  input().Consume(consumed);
+  return true;
+}
+
 bool Connection::ProcessAsciiAuth(absl::string_view in) {
   size_t consumed = 0;
   const AsciiAuthResult result =
       AsciiAuthStep(in, *table_->orca().context().ascii_auth, &consumed);
   switch (result.status) {
     case AsciiAuthStatus::kIncomplete:
-      if (result.need > input().capacity()) input().Reserve(result.need);
+      // Grows as the bytes arrive, not for what was announced.
+      input().Expect(result.need);
       return false;
     case AsciiAuthStatus::kClose:
       close_after_write_ = true;

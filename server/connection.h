@@ -33,6 +33,8 @@
 #include "server/admin/connection_directory.h"
 #include "server/orca/proxy_orca.h"
 #include "server/output_chain.h"
+#include "server/protocol/binary_parser.h"
+#include "server/protocol/request.h"
 
 namespace memshard {
 
@@ -83,11 +85,23 @@ class Connection : public EventHandler {
   };
   enum class Protocol : uint8_t { kUnknown, kAscii, kBinary };
 
+  // A retrieval with more keys than one turn may answer (a `get` of
+  // 100,000 keys), answered a slice per turn so the worker serves others in
+  // between. Its keys point into the input, which is neither consumed nor
+  // read into (so never moved) until the last slice, END, is composed.
+  struct SlicedRetrieval {
+    Request request;
+    size_t next = 0;      // first key not answered yet
+    size_t consumed = 0;  // the request's bytes in the input
+  };
   // Bytes this connection keeps between turns (see the top comment).
   struct IoState {
     explicit IoState(BufferPool* pool) : input(pool), output(pool) {}
     InputBuffer input;
     OutputChain output;
+    // Set while a sliced retrieval is under way: it goes before anything
+    // else in the input.
+    std::unique_ptr<SlicedRetrieval> retrieval;
   };
   // --mode=proxy|l1l2 only: the session and its callback into us.
   struct ProxyLink;
@@ -125,6 +139,16 @@ class Connection : public EventHandler {
   bool ProcessBinary(absl::string_view in);
   // Ascii before authentication (--auth_file): only the auth handshake.
   bool ProcessAsciiAuth(absl::string_view in);
+  // A binary request not allowed before SASL authentication: answered and
+  // closed after `consumed` bytes, like memcached.
+  bool RefuseUnauthenticated(const BinaryRequest& request, size_t consumed);
+  // Cache mode, a retrieval with more keys than one request's share of the
+  // turn's budget: charged by its keys, and answered in slices when the
+  // budget left is too small for all of them. Returns as ProcessText.
+  bool ProcessManyKeys(Request& request, size_t consumed);
+  // Answers the next slice of io_->retrieval within the budget left; at the
+  // last key consumes the request and returns true.
+  bool ContinueRetrieval();
   // Discards bytes of an oversized value already answered with an error.
   void Swallow();
   void AppendError(absl::string_view kind, absl::string_view message,

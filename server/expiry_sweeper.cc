@@ -11,13 +11,20 @@ ExpirySweeper::ExpirySweeper(EventLoop* loop, cache::Store* store, int worker,
       first_(static_cast<uint32_t>(worker)),
       stride_(static_cast<uint32_t>(workers)),
       next_(first_) {
-  loop_->AddEpochHook([this] { Step(); });
+  loop_->AddEpochHook([this] { OnEpoch(); });
   ArmTick();
 }
 
 void ExpirySweeper::ArmTick() {
   // The timer's own iteration runs the epoch hook; nothing else to do.
   loop_->AddTimer(absl::Seconds(1), [this] { ArmTick(); });
+}
+
+void ExpirySweeper::OnEpoch() {
+  const absl::Time now = loop_->now();
+  if (now < next_step_) return;
+  next_step_ = now + kMinStepInterval;
+  Step();
 }
 
 size_t ExpirySweeper::Step() {

@@ -54,6 +54,11 @@ class ConnectionRecord {
   void SetLastActive(absl::Time when) {
     last_active_ns_.store(absl::ToUnixNanos(when), std::memory_order_relaxed);
   }
+  // The same from nanoseconds since the Unix epoch (EventLoop::now_unix_ns):
+  // no absl::ToUnixNanos() call on every read.
+  void SetLastActiveNanos(int64_t unix_ns) {
+    last_active_ns_.store(unix_ns, std::memory_order_relaxed);
+  }
 
   // Any thread holding the directory's view (inside ForEach).
   int fd() const { return fd_; }

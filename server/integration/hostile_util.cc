@@ -181,6 +181,8 @@ void ExpectUnaffected(WellBehavedClient& client, absl::string_view what) {
       << what << ": the well-behaved client failed: " << report.first_failure;
   // Enough samples for a p99 to mean something.
   EXPECT_GE(report.requests, 200) << what;
+  // A sanitized server runs several times slower: its p99 is printed only.
+  if (kSanitized) return;
   EXPECT_LT(report.p99, kP99Budget)
       << what << ": the well-behaved client's p99 is over budget ("
       << report.ToString() << ")";

@@ -6,8 +6,10 @@
 
 #include <cstring>
 
+#include "absl/base/attributes.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "glog/logging.h"
 #include "server/admin/stats.h"
 #include "server/protocol/text_parser.h"
 
@@ -74,14 +76,16 @@ CacheOrca::Outcome CacheOrca::Execute(const Request& request, int64_t now,
   return Outcome::kContinue;
 }
 
-void CacheOrca::Retrieve(const Request& request, int64_t now,
-                         OutputChain* out) {
+// Always inlined: the common single-get path pays no call for the split.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CacheOrca::AppendValues(
+    const Request& request, absl::Span<const absl::string_view> keys,
+    int64_t now, OutputChain* out) {
   const bool touch =
       request.command == Command::kGat || request.command == Command::kGats;
   const bool with_cas =
       request.command == Command::kGets || request.command == Command::kGats;
   const int64_t expires_at = touch ? AbsoluteExpiry(request.exptime, now) : 0;
-  for (absl::string_view key : request.keys) {
+  for (absl::string_view key : keys) {
     // memcached counts gat/gats as touches only, not as gets.
     cache::ItemRef item = touch ? handler_.GetAndTouch(key, expires_at, now)
                                 : handler_.Get(key, now);
@@ -120,7 +124,20 @@ void CacheOrca::Retrieve(const Request& request, int64_t now,
     absl::string_view bytes = item.value_with_crlf();
     out->AppendItem(std::move(item), bytes);
   }
+}
+
+void CacheOrca::Retrieve(const Request& request, int64_t now,
+                         OutputChain* out) {
+  AppendValues(request, request.keys, now, out);
   out->Append("END\r\n");
+}
+
+void CacheOrca::RetrieveSlice(const Request& request, size_t first,
+                              size_t count, int64_t now, OutputChain* out) {
+  DCHECK_LE(first + count, request.keys.size());
+  AppendValues(request, absl::MakeConstSpan(request.keys).subspan(first, count),
+               now, out);
+  if (first + count == request.keys.size()) out->Append("END\r\n");
 }
 
 void CacheOrca::OnRefusedStore(const Request& request, int64_t now) {

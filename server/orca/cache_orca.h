@@ -12,9 +12,12 @@
 // piece of connection state a command may change, SASL authentication, is
 // passed in). The store it calls is thread-safe.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "metrics/worker_metrics.h"
 #include "server/orca/cache_handler.h"
 #include "server/output_chain.h"
@@ -47,6 +50,13 @@ class CacheOrca {
   static void AppendBinaryError(const BinaryRequest& request,
                                 BinaryStatus status, OutputChain* out);
 
+  // A retrieval (get, gets, gat, gats) answered in slices, a turn each,
+  // because it has too many keys for one (see Connection): appends the
+  // VALUE blocks of keys [first, first + count) and, after the last key,
+  // END. The slices together are the bytes Execute composes.
+  void RetrieveSlice(const Request& request, size_t first, size_t count,
+                     int64_t now, OutputChain* out);
+
   const ServerContext& context() const { return *context_; }
 
   // A text `set` refused before its data block (value over the item size
@@ -61,6 +71,10 @@ class CacheOrca {
  private:
   // Text.
   void Retrieve(const Request& request, int64_t now, OutputChain* out);
+  // A VALUE block per hit among `keys` (some of `request.keys`).
+  void AppendValues(const Request& request,
+                    absl::Span<const absl::string_view> keys, int64_t now,
+                    OutputChain* out);
   void Store(const Request& request, int64_t now, OutputChain* out);
   void Delete(const Request& request, int64_t now, OutputChain* out);
   void Arithmetic(const Request& request, int64_t now, OutputChain* out);

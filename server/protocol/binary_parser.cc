@@ -230,6 +230,7 @@ BinaryParseResult ParseBinary(absl::string_view input,
   if (input.size() < total) {
     BinaryParseResult result;
     result.need = total;
+    result.prefix = kBinaryHeaderSize + extras_length + key_length;
     return result;
   }
   *consumed = static_cast<size_t>(total);

@@ -126,7 +126,10 @@ enum class BinaryParseStatus : uint8_t {
   // `*consumed` bytes form `*request`, ready to execute.
   kOk,
   // Not enough bytes yet; nothing consumed. `need` is the total the packet
-  // is known to need (0 while the header is incomplete).
+  // is known to need (the header's size while the header is incomplete).
+  // Once the header has passed its checks, `prefix` is set too and so are
+  // the request's opcode, op, quiet and opaque, so a connection can refuse
+  // the request (e.g. before authentication) without waiting for a value.
   kIncomplete,
   // Answer with an error response of `error` (opcode and opaque from
   // `*request`), drop `*consumed` bytes, then discard `swallow` more as they
@@ -142,6 +145,9 @@ struct BinaryParseResult {
   bool close = false;
   uint64_t swallow = 0;
   uint64_t need = 0;
+  // kIncomplete with a checked header: header, extras and key, the bytes
+  // memcached reads before it dispatches (proto_bin.c); 0 otherwise.
+  uint64_t prefix = 0;
 };
 
 // A response header (the body follows it: extras, key, value).

@@ -358,11 +358,17 @@ TEST(BinaryParserTest, IncompleteWaitsForTheWholePacket) {
                                     &consumed, &request);
   EXPECT_EQ(r.status, BinaryParseStatus::kIncomplete);
   EXPECT_EQ(r.need, kBinaryHeaderSize);
+  EXPECT_EQ(r.prefix, 0u);
   r = ParseBinary(absl::string_view(frame).substr(0, 30), {}, &consumed,
                   &request);
   EXPECT_EQ(r.status, BinaryParseStatus::kIncomplete);
   EXPECT_EQ(r.need, frame.size());
   EXPECT_EQ(consumed, 0u);
+  // The header is checked: what precedes the value, and which request it
+  // is, are known (a connection may refuse it before its value).
+  EXPECT_EQ(r.prefix, kBinaryHeaderSize + 8 + 1);
+  EXPECT_EQ(request.op, BinaryOpcode::kSet);
+  EXPECT_EQ(request.opcode, static_cast<uint8_t>(BinaryOpcode::kSet));
   r = ParseBinary(frame, {}, &consumed, &request);
   EXPECT_EQ(r.status, BinaryParseStatus::kOk);
   EXPECT_EQ(consumed, frame.size());

@@ -78,18 +78,25 @@ def ensure_memcached(path, allow_install):
     return path
 
 
+# A release build, as operators run and as Debian builds memcached: the
+# default (fastbuild) keeps every DCHECK, ~6% of memshard's instructions
+# per request (callgrind, S1: 1,886 vs 1,785).
+BUILD_FLAGS = ["-c", "opt"]
+
+
 def build_binaries(output_base):
     """Builds loadgen and memshard with Bazel; returns their paths."""
     bazel = ["bazel"]
     if output_base:
         bazel.append("--output_base=" + output_base)
-    log("building //tools/loadgen:loadgen //server:memshard")
-    subprocess.run(bazel + ["build", "//tools/loadgen:loadgen",
-                            "//server:memshard"],
+    log("building //tools/loadgen:loadgen //server:memshard (%s)" %
+        " ".join(BUILD_FLAGS))
+    subprocess.run(bazel + ["build"] + BUILD_FLAGS +
+                   ["//tools/loadgen:loadgen", "//server:memshard"],
                    cwd=WORKSPACE, check=True)
     # Not the bazel-bin symlink: another output base may have moved it.
-    bin_dir = subprocess.run(bazel + ["info", "bazel-bin"], cwd=WORKSPACE,
-                             check=True, capture_output=True,
+    bin_dir = subprocess.run(bazel + ["info"] + BUILD_FLAGS + ["bazel-bin"],
+                             cwd=WORKSPACE, check=True, capture_output=True,
                              text=True).stdout.strip()
     return (os.path.join(bin_dir, "tools/loadgen/loadgen"),
             os.path.join(bin_dir, "server/memshard"))
@@ -480,8 +487,10 @@ def main():
     parser.add_argument("--warmup", type=float, default=1.0,
                         help="unmeasured seconds before each window (full)")
     parser.add_argument("--scenarios", default="S1,S2,S3,S4,S5,S6,P1")
-    parser.add_argument("--loadgen", help="loadgen binary (default: build)")
-    parser.add_argument("--memshard", help="memshard binary (default: build); "
+    parser.add_argument("--loadgen", help="loadgen binary (default: build "
+                        "with -c opt)")
+    parser.add_argument("--memshard", help="memshard binary (default: build "
+                        "with -c opt); "
                         "a binary named 'memcached' here is started as "
                         "memcached, to check the bench against itself")
     parser.add_argument("--memcached", default="/usr/bin/memcached")

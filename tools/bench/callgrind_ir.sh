@@ -1,0 +1,70 @@
+#!/bin/bash
+# Instructions per request of one server thread, counted by callgrind:
+# deterministic where wall-clock timings on a shared box are not.
+#
+#   tools/bench/callgrind_ir.sh memshard|memcached BINARY S1|S2|S3|S4 \
+#       [SECONDS] [LOADGEN]
+#
+# Starts BINARY under callgrind (one worker, every thread counted apart),
+# prefills 10,000 keys (32-byte keys, 100-byte values), runs one second of
+# the scenario's load to warm up, zeroes the counters, runs SECONDS more,
+# dumps, and divides the busiest thread's instructions by the requests the
+# server counted (cmd_get + cmd_set from `stats`; for S3 divide by 16 for a
+# multiget). S4 here is 2000 connections x 1 request/s (valgrind's file
+# descriptor limit), reconnects included. Use a -c opt build: the default
+# one keeps DCHECKs. Profiles stay in the printed directory
+# (callgrind_annotate --inclusive=yes FILE).
+set -euo pipefail
+kind=$1 bin=$2 scenario=$3 secs=${4:-5}
+loadgen=${5:-bazel-bin/tools/loadgen/loadgen}
+out=$(mktemp -d /tmp/callgrind_ir.XXXXXX)
+port=$((22000 + RANDOM % 20000))
+if [ "$kind" = memcached ]; then
+  # memcached sets RLIMIT_NOFILE's hard limit to -c, and valgrind accepts
+  # only its own (the soft limit minus its 12 reserved descriptors).
+  ulimit -n 4096
+  valgrind --tool=callgrind --separate-threads=yes \
+    --callgrind-out-file="$out/callgrind.out.%p" "$bin" -p $port -U 0 \
+    -l 127.0.0.1 -t 1 -m 1024 -c 4084 -u root > "$out/server.log" 2>&1 &
+else
+  valgrind --tool=callgrind --separate-threads=yes \
+    --callgrind-out-file="$out/callgrind.out.%p" "$bin" --listen=127.0.0.1 \
+    --port=$port --workers=1 --memory_limit_mb=1024 --max_connections=19000 \
+    --admin_port=0 > "$out/server.log" 2>&1 &
+fi
+vpid=$!
+trap 'kill $vpid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+  sleep 0.3
+done
+common="--port=$port --keys=10000 --key_size=32 --value_size=100 --json"
+"$loadgen" $common --connections=50 --prefill --duration=0 > /dev/null
+case $scenario in
+  S1) args="--connections=50 --pipeline=1 --ratio=9:1" ;;
+  S2) args="--connections=50 --pipeline=16 --ratio=1:0" ;;
+  S3) args="--connections=50 --multiget=16 --ratio=1:0" ;;
+  S4) args="--connections=2000 --rate=2000 --ratio=9:1" ;;
+  *) echo "unknown scenario $scenario" >&2; exit 2 ;;
+esac
+requests() {
+  printf 'stats\r\nquit\r\n' | nc -q2 127.0.0.1 $port | tr -d '\r' |
+    awk '$2 == "cmd_get" {g = $3} $2 == "cmd_set" {s = $3} END {print g + s}'
+}
+"$loadgen" $common $args --expect_all_hits --duration=1 --warmup=0 > /dev/null
+callgrind_control -z $vpid > /dev/null 2>&1
+before=$(requests)
+"$loadgen" $common $args --expect_all_hits --duration="$secs" --warmup=0 \
+  > "$out/loadgen.json"
+after=$(requests)
+callgrind_control -d $vpid > /dev/null 2>&1
+sleep 1
+kill $vpid
+wait $vpid 2>/dev/null || true
+busiest=$(for f in "$out"/callgrind.out.*; do
+  echo "$(grep -m1 '^summary:' "$f" | tr -dc 0-9) $f"
+done | sort -n | tail -1)
+ir=${busiest%% *}
+n=$((after - before))
+echo "requests=$n busiest_thread_ir=$ir ir_per_request=$((ir / (n > 0 ? n : 1)))"
+echo "profile: ${busiest#* }"
