@@ -12,6 +12,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -346,26 +347,33 @@ TEST(MultiWorkerCacheTest, ConcurrentClientsOnEveryWorker) {
     ASSERT_GT(StatInt(server->Stats(), "evictions"), 0);
   }
 
-  // Connections spread over the workers by SO_REUSEPORT hashing: open them
-  // until at least two workers hold two or more (one of them may be the stats
-  // connection), so the load certainly crosses workers.
-  auto busy_workers = [&] {
-    int busy = 0;
-    for (int64_t n : PerWorker(server->Stats("workers"), "curr_connections")) {
-      busy += n >= 2;
-    }
-    return busy;
-  };
+  // Connections spread over the workers by SO_REUSEPORT hashing. Each new
+  // connection's worker is the one whose total_connections went up (asked
+  // over one long-lived stats connection, so nothing else connects
+  // meanwhile); open connections until they span at least two workers.
+  auto stats_client = server->Connect();
+  ASSERT_TRUE(stats_client.ok()) << stats_client.status();
   std::vector<std::unique_ptr<BlockingClient>> connections;
-  while (connections.size() < 64) {
+  std::vector<int> per_worker(kWorkers, 0);
+  auto spanned = [&] {
+    return std::count_if(per_worker.begin(), per_worker.end(),
+                         [](int n) { return n > 0; });
+  };
+  while (connections.size() < 64 &&
+         (connections.size() < kLoadClients || spanned() < 2)) {
+    const std::vector<int64_t> before =
+        PerWorker((*stats_client)->Stats("workers"), "total_connections");
     auto client = server->Connect();
     ASSERT_TRUE(client.ok()) << client.status();
     ASSERT_EQ((*client)->Command("version").substr(0, 8), "VERSION ");
     connections.push_back(*std::move(client));
-    if (connections.size() >= kLoadClients && busy_workers() >= 2) break;
+    const std::vector<int64_t> after =
+        PerWorker((*stats_client)->Stats("workers"), "total_connections");
+    for (int w = 0; w < kWorkers; ++w) per_worker[w] += after[w] - before[w];
   }
-  ASSERT_GE(busy_workers(), 2)
-      << connections.size() << " connections, all on one worker";
+  ASSERT_GE(spanned(), 2) << connections.size()
+                          << " connections, all on one worker";
+  stats_client->reset();
 
   std::vector<std::unique_ptr<LoadClient>> clients;
   for (size_t i = 0; i < connections.size(); ++i) {

@@ -125,14 +125,18 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> StartWithNotify(
 
 TEST(NotifyTest, ReadyStatusWatchdogReloadingStoppingInOrder) {
   FakeNotifySocket notify;
+  // Pings every 250 ms while every worker checked in within 500 ms: a
+  // shorter watchdog flags a worker merely descheduled on a loaded 2-core
+  // CI machine (or slowed by TSan) as stuck, and the STATUS lines below
+  // then say so.
   auto server =
       StartWithNotify(notify, {"--workers=2", "--status_interval=0.2"},
-                      {"WATCHDOG_USEC=400000"});
+                      {"WATCHDOG_USEC=1000000"});
   ASSERT_TRUE(server.ok()) << server.status();
 
   std::string ready = notify.ReceiveUntil("READY=1", absl::Seconds(5));
   EXPECT_TRUE(absl::StrContains(ready, "\nSTATUS=0 connections, ")) << ready;
-  std::vector<std::string> running = notify.ReceiveFor(absl::Seconds(1));
+  std::vector<std::string> running = notify.ReceiveFor(absl::Seconds(1.6));
   EXPECT_GE(Count(running, "WATCHDOG=1"), 4) << absl::StrJoin(running, " | ");
   EXPECT_GE(Count(running, "STATUS="), 3) << absl::StrJoin(running, " | ");
   for (const std::string& m : running) {

@@ -15,7 +15,8 @@
 //    line longer than memcached allows;
 //  - the stream's transcript does not depend on how it was cut into reads;
 //  - what the backend codec composes from a parsed request
-//    (server/backend/backend_codec.h, text and meta) parses back to it.
+//    (server/backend/backend_codec.h, text and meta) parses back to it;
+//  - cache_memlimit's megabytes cannot wrap when turned into bytes.
 
 #include <algorithm>
 #include <cstddef>
@@ -120,6 +121,12 @@ const char* BadKey(absl::string_view key, absl::string_view consumed_bytes) {
   return nullptr;
 }
 
+template <typename Context>
+void CheckKey(absl::string_view key, absl::string_view used,
+              const Context& context) {
+  if (const char* bad = BadKey(key, used)) LOG(FATAL) << bad << context();
+}
+
 void CheckParse(absl::string_view in, const ParseResult& r, size_t consumed,
                 const Request& request) {
   // Built only when a check fails: describing every parse is most of the
@@ -195,8 +202,7 @@ void CheckParse(absl::string_view in, const ParseResult& r, size_t consumed,
   const Command c = request.command;
   if (IsStorage(c)) {
     CHECK_EQ(request.keys.size(), 1u) << context();
-    if (const char* bad = BadKey(request.keys[0], used))
-      LOG(FATAL) << bad << context();
+    CheckKey(request.keys[0], used, context);
     CHECK_LE(request.value.size(), kMaxValueSize) << context();
     const size_t data = newline + 1;
     CHECK_EQ(consumed, data + request.value.size() + 2) << context();
@@ -210,13 +216,11 @@ void CheckParse(absl::string_view in, const ParseResult& r, size_t consumed,
     if (c == Command::kGet || c == Command::kGets) {
       CHECK(!request.keys.empty()) << context();
     }
-    for (absl::string_view key : request.keys)
-      if (const char* bad = BadKey(key, used)) LOG(FATAL) << bad << context();
+    for (absl::string_view key : request.keys) CheckKey(key, used, context);
   } else if (c == Command::kDelete || c == Command::kIncr ||
              c == Command::kDecr || c == Command::kTouch) {
     CHECK_EQ(request.keys.size(), 1u) << context();
-    if (const char* bad = BadKey(request.keys[0], used))
-      LOG(FATAL) << bad << context();
+    CheckKey(request.keys[0], used, context);
   } else if (c != Command::kStats && !IsStorage(c)) {
     CHECK(request.keys.empty()) << context();
   }

@@ -54,7 +54,8 @@ port_file="$work/port"
   --flagfile="$work/root/etc/memshard/memshard.flags" --port=0 \
   --admin_port=0 --workers=1 --port_file="$port_file" >"$work/log" 2>&1 &
 pid=$!
-for _ in $(seq 1 500); do
+# Up to 30 s: a loaded CI machine may start it slowly.
+for _ in $(seq 1 3000); do
   [ -s "$port_file" ] && break
   kill -0 "$pid" 2>/dev/null || { cat "$work/log" >&2; fail "server exited"; }
   sleep 0.01
