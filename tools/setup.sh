@@ -93,10 +93,7 @@ test_pass() {
 # measure what a sanitizer changes by design are tagged no_asan / no_tsan.
 test_pass plain
 for config in ${MEMSHARD_SANITIZERS-asan tsan}; do
-  flags=("--config=${config}")
-  # TSan runs the tests tagged tsan only (see .bazelrc).
-  if [ "$config" = tsan ]; then flags+=(--config=tsan_threads); fi
-  test_pass "$config" "${flags[@]}"
+  test_pass "$config" "--config=${config}"
 done
 
 # Fuzzers (tools/fuzz/run_fuzzers.sh: clang-14 + libFuzzer + ASan + UBSan,
