@@ -40,7 +40,6 @@ int64_t EventLoop::ClockNanos() {
 
 EventLoop::EventLoop()
     : now_unix_ns_(ClockNanos()), events_(kMaxEventsPerWait) {
-  now_ = absl::FromUnixNanos(now_unix_ns_);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   PCHECK(epoll_fd_ >= 0) << "epoll_create1";
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -179,9 +178,7 @@ void EventLoop::RunOnce() {
     PCHECK(errno == EINTR) << "epoll_wait";
     n = 0;
   }
-  // One clock read for both forms.
   now_unix_ns_ = ClockNanos();
-  now_ = absl::FromUnixNanos(now_unix_ns_);
   ++epoch_;
   // Tasks deferred by the previous iteration run before this one's events.
   running_soon_.swap(soon_);
@@ -227,8 +224,8 @@ void EventLoop::RunTimers() {
   // The iteration's time, not a fresh clock read: a timer that falls due
   // while this iteration runs fires in the next one (the timerfd is armed
   // for it).
-  const absl::Time now = now_;
-  while (!timer_heap_.empty() && timer_heap_.top().when <= now) {
+  const absl::Time iteration_time = now();
+  while (!timer_heap_.empty() && timer_heap_.top().when <= iteration_time) {
     TimerId id = timer_heap_.top().id;
     timer_heap_.pop();
     auto it = timers_.find(id);
