@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -33,7 +34,6 @@
 extern char** environ;
 
 namespace memshard {
-namespace {
 
 std::string ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -42,6 +42,8 @@ std::string ReadWholeFile(const std::string& path) {
   out << in.rdbuf();
   return out.str();
 }
+
+namespace {
 
 // The last `max` bytes of `text`, for error messages.
 std::string Tail(const std::string& text, size_t max = 4000) {
@@ -70,13 +72,56 @@ bool ReadPortFile(const std::string& path, int* port) {
 
 }  // namespace
 
+namespace {
+
+// Removes the files TestTempPath handed out (the directory holds nothing
+// else) and the directory itself, unless a test failed: then its server
+// logs stay for whoever looks.
+void RemoveShortTempDir(const std::string& dir) {
+  const ::testing::UnitTest* unit = ::testing::UnitTest::GetInstance();
+  if (unit != nullptr && unit->Failed()) {
+    fprintf(stderr, "test files kept in %s\n", dir.c_str());
+    return;
+  }
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return;
+  while (dirent* entry = readdir(d)) {
+    const std::string name = entry->d_name;
+    if (name != "." && name != "..") unlink((dir + "/" + name).c_str());
+  }
+  closedir(d);
+  rmdir(dir.c_str());
+}
+
+// Where TestTempPath puts files: TEST_TMPDIR when Bazel set a short one
+// (Bazel removes it), otherwise a directory of this process's own under
+// /tmp, removed at exit, so that runs do not leave logs and port files
+// behind in /tmp. sun_path holds 108 bytes and Bazel's TEST_TMPDIR is
+// usually longer than the 70 left for a name.
+const std::string& TestTempDir() {
+  static const std::string* dir = [] {
+    const char* env = getenv("TEST_TMPDIR");
+    if (env != nullptr && *env != '\0' && strlen(env) <= 70) {
+      return new std::string(env);
+    }
+    char pattern[] = "/tmp/memshard_test_XXXXXX";
+    if (mkdtemp(pattern) == nullptr) return new std::string("/tmp");
+    static pid_t owner = getpid();
+    // A forked child that exits without exec must not remove it.
+    atexit([] {
+      if (getpid() == owner) RemoveShortTempDir(TestTempDir());
+    });
+    return new std::string(pattern);
+  }();
+  return *dir;
+}
+
+}  // namespace
+
 std::string TestTempPath(absl::string_view prefix) {
   static std::atomic<int> counter{0};
-  const char* env = getenv("TEST_TMPDIR");
-  std::string dir = env != nullptr && *env != '\0' ? env : "/tmp";
-  // sun_path holds 108 bytes; Bazel's TEST_TMPDIR can be long.
-  if (dir.size() > 70) dir = "/tmp";
-  return absl::StrCat(dir, "/", prefix, "_", getpid(), "_", counter++);
+  return absl::StrCat(TestTempDir(), "/", prefix, "_", getpid(), "_",
+                      counter++);
 }
 
 absl::StatusOr<int> PickUnusedPort() {

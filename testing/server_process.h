@@ -29,9 +29,14 @@
 
 namespace memshard {
 
-// A fresh path under TEST_TMPDIR (or /tmp) whose last component starts with
-// `prefix`; nothing is created. Short enough for a unix socket path.
+// A fresh path under TEST_TMPDIR (when short) or a directory of this
+// process's own under /tmp that is removed at exit unless a test failed;
+// its last component starts with `prefix`. Nothing is created. Short enough
+// for a unix socket path.
 std::string TestTempPath(absl::string_view prefix);
+
+// The bytes of the file at `path`; empty if it cannot be read.
+std::string ReadWholeFile(const std::string& path);
 
 // Binds 127.0.0.1:0 without SO_REUSEADDR, reads the port the kernel picked
 // and closes the socket. Racy by nature (someone may take the port before

@@ -9,9 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -94,13 +92,6 @@ absl::flat_hash_map<std::string, double> Samples(const std::string& text) {
   return samples;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 class AdminTest : public ::testing::Test {
  protected:
   void Start(std::vector<std::string> extra = {}) {
@@ -114,7 +105,8 @@ class AdminTest : public ::testing::Test {
     server_ = *std::move(server);
     // Written before the main port file, which Start() waited for.
     ASSERT_TRUE(absl::SimpleAtoi(
-        absl::StripAsciiWhitespace(ReadFile(admin_port_file_)), &admin_port_))
+        absl::StripAsciiWhitespace(ReadWholeFile(admin_port_file_)),
+        &admin_port_))
         << "no admin port file";
     ASSERT_GT(admin_port_, 0);
   }

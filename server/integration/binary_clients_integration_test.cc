@@ -19,60 +19,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "testing/libmemcached_client.h"
 #include "testing/memcached_process.h"
+#include "testing/peer.h"
+#include "testing/run_program.h"
 #include "testing/server_process.h"
 
 namespace memshard {
 namespace {
-
-enum class Peer { kMemshard, kMemcached };
-
-std::string PeerName(const ::testing::TestParamInfo<Peer>& info) {
-  return info.param == Peer::kMemshard ? "memshard" : "memcached";
-}
-
-absl::StatusOr<std::unique_ptr<ServerProcess>> StartPeer(Peer peer) {
-  if (peer == Peer::kMemcached) return MemcachedProcess::Start();
-  return ServerProcess::StartMemshard({"--workers=2"});
-}
-
-// Runs `argv` (no shell) with stdout+stderr captured, killed after
-// `timeout`. Returns the waitpid status and the output.
-std::pair<int, std::string> RunCommand(const std::vector<std::string>& argv,
-                                       absl::Duration timeout) {
-  const std::string log = TestTempPath("binary_client_log");
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0) _exit(126);
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-    std::vector<char*> args;
-    for (const std::string& arg : argv) {
-      args.push_back(const_cast<char*>(arg.c_str()));
-    }
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  int status = -1;
-  std::string output;
-  const absl::Time deadline = absl::Now() + timeout;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (absl::Now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      output = "<killed: timed out>\n";
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  unlink(log.c_str());
-  return {status, output + text.str()};
-}
 
 class MemccapableTest : public ::testing::TestWithParam<Peer> {};
 
@@ -82,43 +36,28 @@ TEST_P(MemccapableTest, BinaryAndAllTestsPass) {
   if (GetParam() == Peer::kMemcached && !MemcachedProcess::IsInstalled()) {
     GTEST_SKIP() << "no memcached";
   }
-  auto server = StartPeer(GetParam());
+  auto server = StartPeer(GetParam(), {"--workers=2"});
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string port = absl::StrCat((*server)->port());
   for (const char* mode : {"-b", ""}) {
     std::vector<std::string> argv = {kMemccapable, "-h", "127.0.0.1", "-p",
                                      port,         "-t", "5"};
     if (*mode != '\0') argv.push_back(mode);
-    const auto [status, output] = RunCommand(argv, absl::Seconds(120));
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << "memccapable " << mode << ":\n"
-        << output;
-    EXPECT_NE(output.find("All tests passed"), std::string::npos) << output;
+    const ProgramResult result = RunProgram(argv, absl::Seconds(120));
+    EXPECT_EQ(ExitCode(result), 0) << "memccapable " << mode << ":\n"
+                                   << result.output;
+    EXPECT_NE(result.output.find("All tests passed"), std::string::npos)
+        << result.output;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Peers, MemccapableTest,
-                         ::testing::Values(Peer::kMemshard, Peer::kMemcached),
-                         PeerName);
+INSTANTIATE_TEST_SUITE_P(Peers, MemccapableTest, ::testing::ValuesIn(kPeers),
+                         PeerTestName);
 
 // --- libmemcached in binary mode ------------------------------------------
 
-struct MemcFree {
-  void operator()(memcached_st* memc) const { memcached_free(memc); }
-};
-using Memc = std::unique_ptr<memcached_st, MemcFree>;
-
 Memc BinaryClient(int port, bool noreply = false) {
-  Memc memc(memcached_create(nullptr));
-  EXPECT_EQ(memcached_server_add(memc.get(), "127.0.0.1", port),
-            MEMCACHED_SUCCESS);
-  memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1);
-  memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1);
-  memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, 5000);
-  memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_POLL_TIMEOUT, 5000);
-  if (noreply)
-    memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_NOREPLY, 1);
-  return memc;
+  return NewMemc(port, MemcProtocol::kBinary, noreply);
 }
 
 memcached_return_t Set(memcached_st* memc, const std::string& key,
@@ -146,18 +85,15 @@ std::string Get(memcached_st* memc, const std::string& key,
   return result;
 }
 
-class LibmemcachedBinaryTest : public ::testing::TestWithParam<Peer> {
+class LibmemcachedBinaryTest : public PeerTest {
  protected:
+  LibmemcachedBinaryTest() : PeerTest({"--workers=2"}) {}
+
   void SetUp() override {
-    if (GetParam() == Peer::kMemcached && !MemcachedProcess::IsInstalled()) {
-      GTEST_SKIP() << "no memcached";
-    }
-    auto server = StartPeer(GetParam());
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
+    PeerTest::SetUp();
+    if (server_ == nullptr) return;
     memc_ = BinaryClient(server_->port());
   }
-  std::unique_ptr<ServerProcess> server_;
   Memc memc_;
 };
 
@@ -298,8 +234,7 @@ TEST_P(LibmemcachedBinaryTest, FlushVersionAndStats) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Peers, LibmemcachedBinaryTest,
-                         ::testing::Values(Peer::kMemshard, Peer::kMemcached),
-                         PeerName);
+                         ::testing::ValuesIn(kPeers), PeerTestName);
 
 TEST(LibmemcachedSaslTest, PlainAuthentication) {
   const std::string users = TestTempPath("libmemcached_users");

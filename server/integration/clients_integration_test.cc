@@ -19,84 +19,23 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "testing/memcached_process.h"
+#include "testing/peer.h"
+#include "testing/run_program.h"
+#include "testing/runfiles.h"
 #include "testing/server_process.h"
 
 namespace memshard {
 namespace {
 
-enum class Peer { kMemshard, kMemcached };
+bool Exited0(const ProgramResult& result) { return ExitCode(result) == 0; }
 
-struct ProgramResult {
-  int status = -1;     // waitpid(2) status
-  std::string output;  // stdout and stderr
-};
-
-// Runs `argv` (no shell) with stdout+stderr to a file, killing it after
-// `timeout`.
-ProgramResult RunProgram(const std::vector<std::string>& argv,
-                         absl::Duration timeout) {
-  ProgramResult result;
-  const std::string log = TestTempPath("program_log");
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0) _exit(126);
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-    std::vector<char*> args;
-    for (const std::string& arg : argv) {
-      args.push_back(const_cast<char*>(arg.c_str()));
-    }
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  const absl::Time deadline = absl::Now() + timeout;
-  while (waitpid(pid, &result.status, WNOHANG) == 0) {
-    if (absl::Now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &result.status, 0);
-      result.output = "<killed: timed out>\n";
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  result.output += text.str();
-  unlink(log.c_str());
-  return result;
-}
-
-bool Exited0(const ProgramResult& result) {
-  return WIFEXITED(result.status) && WEXITSTATUS(result.status) == 0;
-}
-
-class ClientsTest : public ::testing::TestWithParam<Peer> {
+class ClientsTest : public PeerTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server;
-    if (GetParam() == Peer::kMemcached) {
-      if (!MemcachedProcess::IsInstalled()) GTEST_SKIP() << "no memcached";
-      server = MemcachedProcess::Start();
-    } else {
-      server = ServerProcess::StartMemshard({"--workers=2"});
-    }
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-  }
-
-  std::unique_ptr<ServerProcess> server_;
+  ClientsTest() : PeerTest({"--workers=2"}) {}
 };
 
-INSTANTIATE_TEST_SUITE_P(Peers, ClientsTest,
-                         ::testing::Values(Peer::kMemshard, Peer::kMemcached),
-                         [](const ::testing::TestParamInfo<Peer>& info) {
-                           return info.param == Peer::kMemshard ? "memshard"
-                                                                : "memcached";
-                         });
+INSTANTIATE_TEST_SUITE_P(Peers, ClientsTest, ::testing::ValuesIn(kPeers),
+                         PeerTestName);
 
 TEST_P(ClientsTest, PymemcacheWholeApi) {
   constexpr char kPython[] = "/usr/bin/python3";
@@ -104,10 +43,8 @@ TEST_P(ClientsTest, PymemcacheWholeApi) {
                           absl::Seconds(20)))) {
     GTEST_SKIP() << "python3-pymemcache is not installed";
   }
-  const char* srcdir = std::getenv("TEST_SRCDIR");
   const std::string script =
-      absl::StrCat(srcdir != nullptr ? srcdir : ".",
-                   "/memshard/server/integration/pymemcache_client.py");
+      RunfilePath("server/integration/pymemcache_client.py");
   ProgramResult result = RunProgram(
       {kPython, script, absl::StrCat(server_->port())}, absl::Seconds(60));
   EXPECT_TRUE(Exited0(result)) << DescribeWaitStatus(result.status) << "\n"

@@ -13,21 +13,13 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "testing/blocking_client.h"
+#include "testing/memshard_fixture.h"
 #include "testing/server_process.h"
 
 namespace memshard {
 namespace {
 
-class ConnectionsTest : public ::testing::Test {
- protected:
-  void Start(const std::vector<std::string>& args) {
-    auto server = ServerProcess::StartMemshard(args);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-  }
-
-  std::unique_ptr<ServerProcess> server_;
-};
+class ConnectionsTest : public MemshardFixture {};
 
 std::string ValueFor(int i) {
   return absl::StrCat("value-", i, "-",

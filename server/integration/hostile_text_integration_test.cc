@@ -21,7 +21,7 @@
 #include "gtest/gtest.h"
 #include "server/integration/hostile_util.h"
 #include "testing/blocking_client.h"
-#include "testing/memcached_process.h"
+#include "testing/peer.h"
 #include "testing/server_process.h"
 
 namespace memshard {
@@ -257,26 +257,18 @@ TEST_F(HostileTextTest, ClientsThatDisconnectMidValue) {
 
 // --- The replies above, from memshard and memcached alike -------------------
 
-enum class Peer { kMemshard, kMemcached };
-
-class HostileRepliesTest : public ::testing::TestWithParam<Peer> {
+class HostileRepliesTest : public PeerTest {
  protected:
+  HostileRepliesTest() : PeerTest({"--workers=1"}) {}
+
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server;
-    if (GetParam() == Peer::kMemcached) {
-      if (!MemcachedProcess::IsInstalled()) GTEST_SKIP() << "no memcached";
-      server = MemcachedProcess::Start();
-    } else {
-      server = ServerProcess::StartMemshard({"--workers=1"});
-    }
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
+    PeerTest::SetUp();
+    if (server_ == nullptr) return;
     auto client = server_->Connect();
     ASSERT_TRUE(client.ok()) << client.status();
     client_ = *std::move(client);
   }
 
-  std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<BlockingClient> client_;
 };
 
@@ -375,12 +367,8 @@ TEST_P(HostileRepliesTest, ManyKeyMultigetsKeepTheirOrder) {
   EXPECT_FALSE(client_->HasData(absl::Milliseconds(100)));
 }
 
-INSTANTIATE_TEST_SUITE_P(Peers, HostileRepliesTest,
-                         ::testing::Values(Peer::kMemshard, Peer::kMemcached),
-                         [](const ::testing::TestParamInfo<Peer>& info) {
-                           return info.param == Peer::kMemshard ? "memshard"
-                                                                : "memcached";
-                         });
+INSTANTIATE_TEST_SUITE_P(Peers, HostileRepliesTest, ::testing::ValuesIn(kPeers),
+                         PeerTestName);
 
 }  // namespace
 }  // namespace hostile

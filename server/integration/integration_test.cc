@@ -22,30 +22,20 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "testing/blocking_client.h"
-#include "testing/memcached_process.h"
+#include "testing/memshard_fixture.h"
+#include "testing/peer.h"
 #include "testing/server_process.h"
 
 namespace memshard {
 namespace {
 
-enum class Peer { kMemshard, kMemcached };
-
-std::string PeerName(const ::testing::TestParamInfo<Peer>& info) {
-  return info.param == Peer::kMemshard ? "memshard" : "memcached";
-}
-
-class ProtocolTest : public ::testing::TestWithParam<Peer> {
+class ProtocolTest : public PeerTest {
  protected:
+  ProtocolTest() : PeerTest({"--workers=2"}) {}
+
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server;
-    if (GetParam() == Peer::kMemcached) {
-      if (!MemcachedProcess::IsInstalled()) GTEST_SKIP() << "no memcached";
-      server = MemcachedProcess::Start();
-    } else {
-      server = ServerProcess::StartMemshard({"--workers=2"});
-    }
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
+    PeerTest::SetUp();
+    if (server_ == nullptr) return;
     client_ = Connect();
     ASSERT_NE(client_, nullptr);
   }
@@ -56,13 +46,11 @@ class ProtocolTest : public ::testing::TestWithParam<Peer> {
     return client.ok() ? *std::move(client) : nullptr;
   }
 
-  std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<BlockingClient> client_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Peers, ProtocolTest,
-                         ::testing::Values(Peer::kMemshard, Peer::kMemcached),
-                         PeerName);
+INSTANTIATE_TEST_SUITE_P(Peers, ProtocolTest, ::testing::ValuesIn(kPeers),
+                         PeerTestName);
 
 TEST_P(ProtocolTest, Version) {
   std::string reply = client_->Command("version");
@@ -294,15 +282,7 @@ TEST_P(ProtocolTest, StatsCountConnections) {
 
 // memshard only from here on.
 
-class MemshardTest : public ::testing::Test {
- protected:
-  void Start(const std::vector<std::string>& args) {
-    auto server = ServerProcess::StartMemshard(args);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-  }
-  std::unique_ptr<ServerProcess> server_;
-};
+class MemshardTest : public MemshardFixture {};
 
 TEST_F(MemshardTest, StatsThreadsMatchesWorkers) {
   ASSERT_NO_FATAL_FAILURE(Start({"--workers=3"}));

@@ -13,47 +13,25 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "testing/memcached_process.h"
+#include "testing/libmemcached_client.h"
+#include "testing/peer.h"
 #include "testing/server_process.h"
 
 namespace memshard {
 namespace {
 
-enum class Peer { kMemshard, kMemcached };
-
-struct MemcFree {
-  void operator()(memcached_st* memc) const { memcached_free(memc); }
-};
-using Memc = std::unique_ptr<memcached_st, MemcFree>;
-
-class LibmemcachedTest : public ::testing::TestWithParam<Peer> {
+class LibmemcachedTest : public PeerTest {
  protected:
+  LibmemcachedTest() : PeerTest({"--workers=2"}) {}
+
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server;
-    if (GetParam() == Peer::kMemcached) {
-      if (!MemcachedProcess::IsInstalled()) GTEST_SKIP() << "no memcached";
-      server = MemcachedProcess::Start();
-    } else {
-      server = ServerProcess::StartMemshard({"--workers=2"});
-    }
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
+    PeerTest::SetUp();
+    if (server_ == nullptr) return;
     memc_ = NewClient();
   }
 
   Memc NewClient(bool noreply = false) {
-    Memc memc(memcached_create(nullptr));
-    EXPECT_EQ(memcached_server_add(memc.get(), "127.0.0.1", server_->port()),
-              MEMCACHED_SUCCESS);
-    memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 0);
-    memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1);
-    memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT,
-                           5000);
-    memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_POLL_TIMEOUT, 5000);
-    if (noreply) {
-      memcached_behavior_set(memc.get(), MEMCACHED_BEHAVIOR_NOREPLY, 1);
-    }
-    return memc;
+    return NewMemc(server_->port(), MemcProtocol::kText, noreply);
   }
 
   memcached_return_t Set(const std::string& key, const std::string& value,
@@ -114,16 +92,11 @@ class LibmemcachedTest : public ::testing::TestWithParam<Peer> {
     return hits;
   }
 
-  std::unique_ptr<ServerProcess> server_;
   Memc memc_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Peers, LibmemcachedTest,
-                         ::testing::Values(Peer::kMemshard, Peer::kMemcached),
-                         [](const ::testing::TestParamInfo<Peer>& info) {
-                           return info.param == Peer::kMemshard ? "memshard"
-                                                                : "memcached";
-                         });
+INSTANTIATE_TEST_SUITE_P(Peers, LibmemcachedTest, ::testing::ValuesIn(kPeers),
+                         PeerTestName);
 
 TEST_P(LibmemcachedTest, SetGetFlagsAndBinaryValues) {
   EXPECT_EQ(Get("k"), "<miss>");

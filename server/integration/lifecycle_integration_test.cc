@@ -18,7 +18,6 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,13 +35,6 @@
 
 namespace memshard {
 namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
@@ -449,7 +441,7 @@ TEST(LifecycleTest, PidFileHoldsThePidWhileRunningAndGoesAtExit) {
   std::string pid_file = TestTempPath("memshard.pid");
   auto server = ServerProcess::StartMemshard({"--pid_file=" + pid_file});
   ASSERT_TRUE(server.ok()) << server.status();
-  EXPECT_EQ(ReadFile(pid_file), absl::StrCat((*server)->pid(), "\n"));
+  EXPECT_EQ(ReadWholeFile(pid_file), absl::StrCat((*server)->pid(), "\n"));
   EXPECT_TRUE(ExitedZero((*server)->Stop()));
   EXPECT_NE(access(pid_file.c_str(), F_OK), 0);
 }
@@ -489,7 +481,7 @@ int RunToExit(const std::vector<std::string>& args, std::string* output) {
       absl::StrCat("timeout 10 ", ServerProcess::MemshardBinary(), " ",
                    absl::StrJoin(quoted, " "), " >", log, " 2>&1");
   int status = system(command.c_str());
-  *output = ReadFile(log);
+  *output = ReadWholeFile(log);
   return status;
 }
 
@@ -554,7 +546,7 @@ TEST(LifecycleTest, UserDropsRootAfterBinding) {
   auto server = ServerProcess::Start(std::move(options));
   ASSERT_TRUE(server.ok()) << server.status();
   std::string status =
-      ReadFile(absl::StrCat("/proc/", (*server)->pid(), "/status"));
+      ReadWholeFile(absl::StrCat("/proc/", (*server)->pid(), "/status"));
   std::string uid_line;
   for (absl::string_view line : absl::StrSplit(status, '\n')) {
     if (absl::StartsWith(line, "Uid:")) uid_line = std::string(line);

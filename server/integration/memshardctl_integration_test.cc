@@ -6,9 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -36,13 +34,6 @@ struct Result {
   std::string err;
 };
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Runs memshardctl with `args` (no shell expansion in them: they are
 // simple flags) and captures its output and exit status.
 Result Ctl(const std::vector<std::string>& args) {
@@ -53,8 +44,8 @@ Result Ctl(const std::vector<std::string>& args) {
   const int status = std::system(command.c_str());
   Result r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = ReadFile(out);
-  r.err = ReadFile(err);
+  r.out = ReadWholeFile(out);
+  r.err = ReadWholeFile(err);
   unlink(out.c_str());
   unlink(err.c_str());
   return r;

@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "testing/blocking_client.h"
-#include "testing/memcached_process.h"
+#include "testing/peer.h"
 #include "testing/server_process.h"
 
 namespace memshard {
@@ -312,21 +312,9 @@ TEST_F(ProtocolsTest, BinaryMiscOpcodes) {
 
 // --- Framing errors: the same answers from memshard and memcached ---------
 
-enum class Peer { kMemshard, kMemcached };
-
-class BinaryFramingTest : public ::testing::TestWithParam<Peer> {
+class BinaryFramingTest : public PeerTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server;
-    if (GetParam() == Peer::kMemcached) {
-      if (!MemcachedProcess::IsInstalled()) GTEST_SKIP() << "no memcached";
-      server = MemcachedProcess::Start();
-    } else {
-      server = ServerProcess::StartMemshard({"--workers=1"});
-    }
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-  }
+  BinaryFramingTest() : PeerTest({"--workers=1"}) {}
 
   // Sends `bytes` on a fresh connection; returns the one error response
   // and checks the server then closes.
@@ -339,8 +327,6 @@ class BinaryFramingTest : public ::testing::TestWithParam<Peer> {
     EXPECT_EQ(reply->status, status);
     EXPECT_TRUE(client->PeerClosed(absl::Seconds(3)));
   }
-
-  std::unique_ptr<ServerProcess> server_;
 };
 
 TEST_P(BinaryFramingTest, KeyAndExtrasLongerThanBody) {
@@ -388,12 +374,8 @@ TEST_P(BinaryFramingTest, BadMagicClosesAfterTheFirstPacket) {
   EXPECT_TRUE(client->PeerClosed(absl::Seconds(3)));
 }
 
-INSTANTIATE_TEST_SUITE_P(Peers, BinaryFramingTest,
-                         ::testing::Values(Peer::kMemshard, Peer::kMemcached),
-                         [](const ::testing::TestParamInfo<Peer>& info) {
-                           return info.param == Peer::kMemshard ? "memshard"
-                                                                : "memcached";
-                         });
+INSTANTIATE_TEST_SUITE_P(Peers, BinaryFramingTest, ::testing::ValuesIn(kPeers),
+                         PeerTestName);
 
 TEST(BinaryLimitsTest, KeyLongerThanWhatArrivedIsNotWaitedFor) {
   // memcached waits for header + key + extras bytes before it checks them

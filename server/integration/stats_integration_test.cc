@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "testing/blocking_client.h"
 #include "testing/memcached_process.h"
+#include "testing/memshard_fixture.h"
 #include "testing/server_process.h"
 
 namespace memshard {
@@ -32,20 +33,13 @@ double StatDouble(const StatsMap& stats, absl::string_view name) {
   return value;
 }
 
-class StatsTest : public ::testing::Test {
+class StatsTest : public MemshardFixture {
  protected:
-  void Start(std::vector<std::string> args = {"--workers=2"}) {
-    auto server = ServerProcess::StartMemshard(args);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-  }
   std::unique_ptr<BlockingClient> Connect() {
     auto client = server_->Connect();
     EXPECT_TRUE(client.ok()) << client.status();
     return client.ok() ? *std::move(client) : nullptr;
   }
-
-  std::unique_ptr<ServerProcess> server_;
 };
 
 // memcached_exporter and other tools read memcached's field names; every

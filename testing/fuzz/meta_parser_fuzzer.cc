@@ -29,39 +29,11 @@
 #include "server/protocol/meta_parser.h"
 #include "server/protocol/request.h"
 #include "server/protocol/text_parser.h"
+#include "testing/fuzz/line_checks.h"
 #include "testing/fuzz/split_feed.h"
 
 namespace memshard::fuzz {
 namespace {
-
-constexpr uint64_t kMaxValueSize = 1000;
-
-const TextParserOptions& Options() {
-  static const TextParserOptions options = [] {
-    TextParserOptions o;
-    o.max_value_size = kMaxValueSize;
-    return o;
-  }();
-  return options;
-}
-
-absl::string_view StatusName(ParseStatus status) {
-  switch (status) {
-    case ParseStatus::kOk:
-      return "ok";
-    case ParseStatus::kIncomplete:
-      return "incomplete";
-    case ParseStatus::kError:
-      return "error";
-    case ParseStatus::kClientError:
-      return "client_error";
-    case ParseStatus::kServerError:
-      return "server_error";
-    case ParseStatus::kClose:
-      return "close";
-  }
-  return "?";
-}
 
 std::string Describe(const ParseResult& r, size_t consumed,
                      const MetaRequest& m) {
@@ -109,51 +81,16 @@ void CheckMeta(absl::string_view in, const ParseResult& r, size_t consumed,
                const MetaRequest& m, bool meta_line) {
   // Built only when a check fails (describing every parse would dominate).
   auto context = [&] {
-    return absl::StrCat(Describe(r, consumed, m), "\ninput: \"",
-                        absl::CEscape(in.substr(0, 400)),
-                        in.size() > 400 ? "...\"" : "\"");
+    return absl::StrCat(Describe(r, consumed, m), QuoteInput(in));
   };
-  CHECK_LE(consumed, in.size()) << context();
-  const size_t newline = in.find('\n');
-  const size_t line_length =
-      newline == absl::string_view::npos ? in.size() : newline;
-  switch (r.status) {
-    case ParseStatus::kIncomplete:
-      CHECK_EQ(consumed, 0u) << context();
-      if (newline == absl::string_view::npos) {
-        CHECK_EQ(r.need, 0u) << context();
-        CHECK_LE(in.size(), kMaxTextLineLength)
-            << "an unterminated line grows past its limit: " << context();
-      } else {
-        CHECK(m.command == MetaCommand::kSet) << context();
-        CHECK_GT(r.need, in.size()) << context();
-        CHECK_LE(r.need, newline + 1 + kMaxValueSize + 2) << context();
-      }
-      return;
-    case ParseStatus::kClose:
-      CHECK_EQ(consumed, 0u) << context();
-      CHECK_GT(line_length, kMaxTextLineLength)
-          << "closed on a line memcached accepts: " << context();
-      return;
-    default:
-      break;
-  }
-  CHECK_NE(newline, absl::string_view::npos) << context();
-  CHECK_LE(line_length, kMaxTextLineLength) << context();
-  CHECK_GE(consumed, newline + 1) << context();
-  const bool data_consumed =
-      m.command == MetaCommand::kSet &&
-      (r.status == ParseStatus::kOk || r.message == "bad data chunk");
-  if (!data_consumed) CHECK_EQ(consumed, newline + 1) << context();
+  // ParseMeta allows no multiget-long line, meta or not.
+  const size_t newline = CheckLineFraming(
+      in, r, consumed, m.command == MetaCommand::kSet, [] { return false; },
+      context);
+  if (newline == absl::string_view::npos) return;
   if (!meta_line) {
     // Not a meta line: nothing but "ERROR".
     CHECK(r.status == ParseStatus::kError) << context();
-  }
-  if (r.status == ParseStatus::kClientError ||
-      r.status == ParseStatus::kServerError) {
-    CHECK(!r.message.empty()) << context();
-    CHECK(r.message.find_first_of("\r\n") == absl::string_view::npos)
-        << context();
   }
   if (r.swallow != 0) {
     CHECK(m.command == MetaCommand::kSet) << context();
@@ -216,11 +153,7 @@ void CheckMeta(absl::string_view in, const ParseResult& r, size_t consumed,
   if (!m.Has('J')) CHECK_EQ(m.initial, 0u) << context();
   if (!m.Has('F')) CHECK_EQ(m.client_flags, 0u) << context();
   if (m.command == MetaCommand::kSet) {
-    CHECK_LE(m.value.size(), kMaxValueSize) << context();
-    CHECK_EQ(consumed, newline + 1 + m.value.size() + 2) << context();
-    CHECK(m.value.empty() || m.value.data() == in.data() + newline + 1)
-        << context();
-    CHECK_EQ(in.substr(newline + 1 + m.value.size(), 2), "\r\n") << context();
+    CheckDataBlock(in, consumed, newline, m.value, context);
   } else {
     CHECK(m.value.empty()) << context();
   }

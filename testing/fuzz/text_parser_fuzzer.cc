@@ -35,40 +35,11 @@
 #include "server/protocol/meta_parser.h"
 #include "server/protocol/request.h"
 #include "server/protocol/text_parser.h"
+#include "testing/fuzz/line_checks.h"
 #include "testing/fuzz/split_feed.h"
 
 namespace memshard::fuzz {
 namespace {
-
-// Small, so the fuzzer reaches "too large" with short inputs.
-constexpr uint64_t kMaxValueSize = 1000;
-
-const TextParserOptions& Options() {
-  static const TextParserOptions options = [] {
-    TextParserOptions o;
-    o.max_value_size = kMaxValueSize;
-    return o;
-  }();
-  return options;
-}
-
-absl::string_view StatusName(ParseStatus status) {
-  switch (status) {
-    case ParseStatus::kOk:
-      return "ok";
-    case ParseStatus::kIncomplete:
-      return "incomplete";
-    case ParseStatus::kError:
-      return "error";
-    case ParseStatus::kClientError:
-      return "client_error";
-    case ParseStatus::kServerError:
-      return "server_error";
-    case ParseStatus::kClose:
-      return "close";
-  }
-  return "?";
-}
 
 bool IsStorage(Command c) {
   return c == Command::kSet || c == Command::kAdd || c == Command::kReplace ||
@@ -132,58 +103,13 @@ void CheckParse(absl::string_view in, const ParseResult& r, size_t consumed,
   // Built only when a check fails: describing every parse is most of the
   // cost of a fuzz iteration.
   auto context = [&] {
-    return absl::StrCat(Describe(r, consumed, request), "\ninput: \"",
-                        absl::CEscape(in.substr(0, 400)),
-                        in.size() > 400 ? "...\"" : "\"");
+    return absl::StrCat(Describe(r, consumed, request), QuoteInput(in));
   };
-  CHECK_LE(consumed, in.size()) << context();
-  const size_t newline = in.find('\n');
-  const size_t line_length =
-      newline == absl::string_view::npos ? in.size() : newline;
-  switch (r.status) {
-    case ParseStatus::kIncomplete:
-      CHECK_EQ(consumed, 0u) << context();
-      if (newline == absl::string_view::npos) {
-        CHECK_EQ(r.need, 0u) << context();
-        CHECK(in.size() <= kMaxTextLineLength ||
-              (in.size() <= kMaxRetrievalLineLength && StartsLikeMultiget(in)))
-            << "an unterminated line grows past its limit: " << context();
-      } else {
-        // A whole line is buffered: only a storage command's data block
-        // may be missing, and its size is known and bounded.
-        CHECK(IsStorage(request.command)) << context();
-        CHECK_GT(r.need, in.size()) << context();
-        CHECK_LE(r.need, newline + 1 + kMaxValueSize + 2) << context();
-      }
-      return;
-    case ParseStatus::kClose:
-      CHECK_EQ(consumed, 0u) << context();
-      CHECK_GT(line_length, kMaxTextLineLength)
-          << "closed on a line memcached accepts: " << context();
-      return;
-    case ParseStatus::kOk:
-    case ParseStatus::kError:
-    case ParseStatus::kClientError:
-    case ParseStatus::kServerError:
-      break;
-  }
-  CHECK_NE(newline, absl::string_view::npos)
-      << "answered a line that has no newline yet: " << context();
-  CHECK_GE(consumed, newline + 1) << context();
-  CHECK(line_length <= kMaxTextLineLength || StartsLikeMultiget(in))
-      << "an over-long line was not closed: " << context();
+  const size_t newline = CheckLineFraming(
+      in, r, consumed, IsStorage(request.command),
+      [in] { return StartsLikeMultiget(in); }, context);
+  if (newline == absl::string_view::npos) return;
   const absl::string_view used = in.substr(0, consumed);
-  if (!IsStorage(request.command) ||
-      (r.status != ParseStatus::kOk && r.message != "bad data chunk")) {
-    CHECK_EQ(consumed, newline + 1)
-        << "consumed more than the command line: " << context();
-  }
-  if (r.status == ParseStatus::kClientError ||
-      r.status == ParseStatus::kServerError) {
-    CHECK(!r.message.empty()) << context();
-    CHECK(r.message.find_first_of("\r\n") == absl::string_view::npos)
-        << context();
-  }
   if (r.status == ParseStatus::kServerError) {
     // The only server error is an oversized data block, swallowed.
     CHECK(IsStorage(request.command)) << context();
@@ -203,12 +129,7 @@ void CheckParse(absl::string_view in, const ParseResult& r, size_t consumed,
   if (IsStorage(c)) {
     CHECK_EQ(request.keys.size(), 1u) << context();
     CheckKey(request.keys[0], used, context);
-    CHECK_LE(request.value.size(), kMaxValueSize) << context();
-    const size_t data = newline + 1;
-    CHECK_EQ(consumed, data + request.value.size() + 2) << context();
-    CHECK(request.value.empty() || request.value.data() == in.data() + data)
-        << context();
-    CHECK_EQ(in.substr(data + request.value.size(), 2), "\r\n") << context();
+    CheckDataBlock(in, consumed, newline, request.value, context);
   } else {
     CHECK(request.value.empty()) << context();
   }

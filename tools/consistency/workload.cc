@@ -10,6 +10,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -278,28 +279,18 @@ class ClientRun {
       absl::StrAppend(&request, " ", op.cas);
     }
     absl::StrAppend(&request, "\r\n", op.value, "\r\n");
-    op.invoke_ns = NowNs();
-    absl::Status sent = connection_->Send(request);
-    absl::StatusOr<std::string> line =
-        sent.ok() ? connection_->ReadLine() : absl::StatusOr<std::string>(sent);
-    op.respond_ns = NowNs();
-    if (!line.ok()) return Fail({std::move(op)}, line.status());
-    if (*line == "STORED") {
-      op.outcome = Outcome::kStored;
-    } else if (*line == "NOT_STORED" && type != OpType::kSet &&
-               type != OpType::kCas) {
-      op.outcome = Outcome::kNotStored;
-    } else if (*line == "EXISTS" && type == OpType::kCas) {
-      op.outcome = Outcome::kExists;
-    } else if (*line == "NOT_FOUND" && type == OpType::kCas) {
-      op.outcome = Outcome::kNotFound;
-    } else {
-      return Fail({std::move(op)},
-                  absl::InternalError(absl::StrCat("unexpected reply '", *line,
-                                                   "' to ", OpTypeName(type))));
-    }
-    ops_.push_back(std::move(op));
-    return true;
+    return LineRequest(std::move(op), request,
+                       [type](const std::string& line, Op*) {
+                         if (line == "STORED") return Outcome::kStored;
+                         if (line == "NOT_STORED" && type != OpType::kSet &&
+                             type != OpType::kCas) {
+                           return Outcome::kNotStored;
+                         }
+                         if (type != OpType::kCas) return Outcome::kUnknown;
+                         if (line == "EXISTS") return Outcome::kExists;
+                         if (line == "NOT_FOUND") return Outcome::kNotFound;
+                         return Outcome::kUnknown;
+                       });
   }
 
   bool Delta(OpType type) {
@@ -307,45 +298,51 @@ class ClientRun {
     op.delta = std::uniform_int_distribution<uint64_t>(1, 1000)(random_);
     const std::string request = absl::StrCat(
         OpTypeName(type), " ", keys_[op.key], " ", op.delta, "\r\n");
-    op.invoke_ns = NowNs();
-    absl::Status sent = connection_->Send(request);
-    absl::StatusOr<std::string> line =
-        sent.ok() ? connection_->ReadLine() : absl::StatusOr<std::string>(sent);
-    op.respond_ns = NowNs();
-    if (!line.ok()) return Fail({std::move(op)}, line.status());
-    if (*line == "NOT_FOUND") {
-      op.outcome = Outcome::kNotFound;
-    } else if (*line == kNonNumericReply) {
-      op.outcome = Outcome::kNonNumeric;
-    } else if (!line->empty() && absl::ascii_isdigit((*line)[0]) &&
-               absl::SimpleAtoi(*line, &op.number)) {
-      op.outcome = Outcome::kNumber;
-    } else {
-      return Fail({std::move(op)},
-                  absl::InternalError(absl::StrCat("unexpected reply '", *line,
-                                                   "' to ", OpTypeName(type))));
-    }
-    ops_.push_back(std::move(op));
-    return true;
+    return LineRequest(std::move(op), request,
+                       [](const std::string& line, Op* op) {
+                         if (line == "NOT_FOUND") return Outcome::kNotFound;
+                         if (line == kNonNumericReply) {
+                           return Outcome::kNonNumeric;
+                         }
+                         if (!line.empty() && absl::ascii_isdigit(line[0]) &&
+                             absl::SimpleAtoi(line, &op->number)) {
+                           return Outcome::kNumber;
+                         }
+                         return Outcome::kUnknown;
+                       });
   }
 
   bool Delete() {
     Op op = NewOp(OpType::kDelete, RandomKey());
     const std::string request = absl::StrCat("delete ", keys_[op.key], "\r\n");
+    return LineRequest(std::move(op), request,
+                       [](const std::string& line, Op*) {
+                         if (line == "DELETED") return Outcome::kDeleted;
+                         if (line == "NOT_FOUND") return Outcome::kNotFound;
+                         return Outcome::kUnknown;
+                       });
+  }
+
+  // The one request/reply-line round trip of set-like, incr/decr and
+  // delete: sends `op`'s `request`, times it, and records `op` with the
+  // outcome `classify` reads from the reply line (it may also fill `op`'s
+  // number). kUnknown from `classify`: a reply that makes no sense for the
+  // request, a failure.
+  bool LineRequest(
+      Op op, const std::string& request,
+      absl::FunctionRef<Outcome(const std::string& line, Op* op)> classify) {
     op.invoke_ns = NowNs();
     absl::Status sent = connection_->Send(request);
     absl::StatusOr<std::string> line =
         sent.ok() ? connection_->ReadLine() : absl::StatusOr<std::string>(sent);
     op.respond_ns = NowNs();
     if (!line.ok()) return Fail({std::move(op)}, line.status());
-    if (*line == "DELETED") {
-      op.outcome = Outcome::kDeleted;
-    } else if (*line == "NOT_FOUND") {
-      op.outcome = Outcome::kNotFound;
-    } else {
+    op.outcome = classify(*line, &op);
+    if (op.outcome == Outcome::kUnknown) {
+      const OpType type = op.type;
       return Fail({std::move(op)},
                   absl::InternalError(absl::StrCat("unexpected reply '", *line,
-                                                   "' to delete")));
+                                                   "' to ", OpTypeName(type))));
     }
     ops_.push_back(std::move(op));
     return true;

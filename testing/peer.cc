@@ -1,0 +1,47 @@
+#include "testing/peer.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "testing/memcached_process.h"
+
+namespace memshard {
+
+const char* PeerName(Peer peer) {
+  return peer == Peer::kMemshard ? "memshard" : "memcached";
+}
+
+void PrintTo(Peer peer, std::ostream* os) { *os << PeerName(peer); }
+
+std::string PeerTestName(const ::testing::TestParamInfo<Peer>& info) {
+  return PeerName(info.param);
+}
+
+std::string ScriptPeerTestName(
+    const ::testing::TestParamInfo<std::tuple<std::string, Peer>>& info) {
+  std::string name = std::get<0>(info.param);
+  name.resize(name.rfind('.') == std::string::npos ? name.size()
+                                                   : name.rfind('.'));
+  for (char& c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return absl::StrCat(name, "_", PeerName(std::get<1>(info.param)));
+}
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> StartPeer(
+    Peer peer, const std::vector<std::string>& memshard_args,
+    const std::vector<std::string>& memcached_args) {
+  if (peer == Peer::kMemcached) return MemcachedProcess::Start(memcached_args);
+  return ServerProcess::StartMemshard(memshard_args);
+}
+
+void PeerTest::SetUp() {
+  if (GetParam() == Peer::kMemcached && !MemcachedProcess::IsInstalled()) {
+    GTEST_SKIP() << "no memcached";
+  }
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      StartPeer(GetParam(), memshard_args_);
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = *std::move(server);
+}
+
+}  // namespace memshard
