@@ -1,5 +1,6 @@
 #include "core/event_loop.h"
 
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -26,11 +28,27 @@ char timer_marker_tag;
 EventHandler* const kTimerMarker =
     reinterpret_cast<EventHandler*>(&timer_marker_tag);
 
+// Set by the pthread_atfork prepare handler, in the parent before any
+// fork: a close() after reading false cannot race a fork whose child
+// inherits the fd, except in the instant between the load and the close.
+std::atomic<bool> forked_ever{false};
+
+void NoteFork() { forked_ever.store(true, std::memory_order_seq_cst); }
+
+// Registered before main() runs (static initialisation), so no fork is
+// missed.
+const int kAtforkRegistered = pthread_atfork(&NoteFork, nullptr, nullptr);
+
 absl::Status ErrnoStatus(const char* what) {
   return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
 }
 
 }  // namespace
+
+bool EventLoop::ForkedEver() {
+  (void)kAtforkRegistered;
+  return forked_ever.load(std::memory_order_seq_cst);
+}
 
 int64_t EventLoop::ClockNanos() {
   timespec ts;

@@ -61,6 +61,19 @@ class EventLoop {
   absl::Status Add(int fd, uint32_t events, EventHandler* handler);
   absl::Status Modify(int fd, uint32_t events, EventHandler* handler);
   void Remove(int fd);
+  // Call right before close(fd) of a registered fd, instead of Remove():
+  // close() itself drops the registration, so this costs no syscall,
+  // unless the process has ever forked. A forked child that still holds
+  // the descriptor (until its exec, for close-on-exec fds) keeps the
+  // registration alive, and its events would reach a deleted handler;
+  // then this removes explicitly. (The worker path closes one connection
+  // per three requests in S4: the epoll_ctl was a tenth of its syscalls.)
+  void RemoveBeforeClose(int fd) {
+    if (ForkedEver()) Remove(fd);
+  }
+  // True once any thread of this process has called fork() (or anything
+  // that runs the pthread_atfork handlers).
+  static bool ForkedEver();
 
   // Runs `task` once, on the owner thread, after `delay`.
   TimerId AddTimer(absl::Duration delay, absl::AnyInvocable<void()> task);

@@ -1,6 +1,8 @@
 #include "core/event_loop.h"
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -188,6 +190,48 @@ TEST(EventLoopTest, EpochHooksRunOncePerIteration) {
   EXPECT_EQ(ticks, 3);
   EXPECT_GE(hooks, 3);
   EXPECT_EQ(static_cast<uint64_t>(hooks), loop.epoch());
+}
+
+// Counts events; the test fails if one arrives after the fd was closed.
+class CountingHandler : public EventHandler {
+ public:
+  void OnEvents(uint32_t events) override { ++calls; }
+  int calls = 0;
+};
+
+TEST(EventLoopTest, RemoveBeforeCloseLeavesNoRegistration) {
+  EventLoop loop;
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  CountingHandler first;
+  ASSERT_TRUE(loop.Add(fds[0], EPOLLIN | EPOLLET, &first).ok());
+  loop.RemoveBeforeClose(fds[0]);
+  close(fds[0]);
+  // The fd number comes back from the next socket, and registers afresh:
+  // nothing of the old registration is left to collide with it.
+  int again[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, again), 0);
+  CountingHandler second;
+  ASSERT_TRUE(loop.Add(again[0], EPOLLIN | EPOLLET, &second).ok());
+  ASSERT_EQ(write(again[1], "x", 1), 1);
+  loop.AddTimer(absl::Milliseconds(20), [&] { loop.Stop(); });
+  loop.Run();
+  EXPECT_EQ(first.calls, 0);
+  EXPECT_EQ(second.calls, 1);
+  close(fds[1]);
+  close(again[0]);
+  close(again[1]);
+}
+
+TEST(EventLoopTest, ForkedEverTurnsOnAtTheFirstFork) {
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) _exit(0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  // From now on RemoveBeforeClose() removes explicitly: a child may hold
+  // a copy of any descriptor.
+  EXPECT_TRUE(EventLoop::ForkedEver());
 }
 
 }  // namespace

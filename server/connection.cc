@@ -691,7 +691,7 @@ void Connection::OnProxyReplies() {
 void Connection::StepClose() {
   // Replies still due are dropped, while the backend pool still exists.
   proxy_.reset();
-  table_->loop().Remove(fd_);
+  table_->loop().RemoveBeforeClose(fd_);  // close() unregisters
   close(fd_);
   fd_ = -1;
   io_.reset();

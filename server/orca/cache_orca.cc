@@ -4,6 +4,7 @@
 
 #include "server/orca/cache_orca.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/base/attributes.h"
@@ -76,6 +77,67 @@ CacheOrca::Outcome CacheOrca::Execute(const Request& request, int64_t now,
   return Outcome::kContinue;
 }
 
+namespace {
+
+// Writes `v` in decimal at `p`; returns the end. Value sizes are short: up
+// to four digits inline, without absl's out-of-line call (S3 formats one
+// per key).
+inline char* PutSize(uint64_t v, char* p) {
+  if (v >= 10000) return absl::numbers_internal::FastIntToBuffer(v, p);
+  const int digits = v >= 1000 ? 4 : v >= 100 ? 3 : v >= 10 ? 2 : 1;
+  char* const end = p + digits;
+  char* q = end;
+  do {
+    *--q = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (q != p);
+  return end;
+}
+
+// "VALUE <key> <flags> <bytes>[ <cas>]\r\n" then the value, composed in
+// place in the output chain when it has the room (else here, then copied).
+// `item` is moved into the chain (by reference: no temporaries to destroy).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void AppendValue(absl::string_view key,
+                                                     cache::ItemRef& item,
+                                                     bool with_cas,
+                                                     OutputChain* out) {
+  constexpr size_t kMaxHeader = 64 + kMaxKeyLength;
+  char local[kMaxHeader];
+  char* const start = out->PrepareAppend(kMaxHeader);
+  char* p = start != nullptr ? start : local;
+  memcpy(p, "VALUE ", 6);
+  p += 6;
+  memcpy(p, key.data(), key.size());
+  p += key.size();
+  *p++ = ' ';
+  const uint32_t flags = item.flags();
+  if (flags == 0) {
+    *p++ = '0';  // the common case, without the digit loop
+  } else {
+    p = absl::numbers_internal::FastIntToBuffer(flags, p);
+  }
+  *p++ = ' ';
+  p = PutSize(item.value().size(), p);
+  if (with_cas) {
+    *p++ = ' ';
+    p = absl::numbers_internal::FastIntToBuffer(item.cas(), p);
+  }
+  *p++ = '\r';
+  *p++ = '\n';
+  if (start != nullptr) {
+    out->CommitAppend(static_cast<size_t>(p - start));
+  } else {
+    out->Append(absl::string_view(local, p - local));
+  }
+  absl::string_view bytes = item.value_with_crlf();
+  out->AppendItem(std::move(item), bytes);
+}
+
+// Keys looked up ahead of composing their replies in a multiget.
+constexpr size_t kLookupBatch = 16;
+
+}  // namespace
+
 // Always inlined: the common single-get path pays no call for the split.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CacheOrca::AppendValues(
     const Request& request, absl::Span<const absl::string_view> keys,
@@ -85,44 +147,36 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CacheOrca::AppendValues(
   const bool with_cas =
       request.command == Command::kGets || request.command == Command::kGats;
   const int64_t expires_at = touch ? AbsoluteExpiry(request.exptime, now) : 0;
-  for (absl::string_view key : keys) {
-    // memcached counts gat/gats as touches only, not as gets.
-    cache::ItemRef item = touch ? handler_.GetAndTouch(key, expires_at, now)
-                                : handler_.Get(key, now);
-    if (!item) continue;
-    // "VALUE <key> <flags> <bytes>[ <cas>]\r\n", composed in place in
-    // the output chain when it has the room (else here, then copied).
-    constexpr size_t kMaxHeader = 64 + kMaxKeyLength;
-    char local[kMaxHeader];
-    char* const start = out->PrepareAppend(kMaxHeader);
-    char* p = start != nullptr ? start : local;
-    memcpy(p, "VALUE ", 6);
-    p += 6;
-    memcpy(p, key.data(), key.size());
-    p += key.size();
-    *p++ = ' ';
-    const uint32_t flags = item.flags();
-    if (flags == 0) {
-      *p++ = '0';  // the common case, without the digit loop
-    } else {
-      p = absl::numbers_internal::FastIntToBuffer(flags, p);
+  if (keys.size() == 1) {
+    // One key (most requests): no batch.
+    cache::ItemRef item = touch ? handler_.GetAndTouch(keys[0], expires_at, now)
+                                : handler_.Get(keys[0], now);
+    if (item) AppendValue(keys[0], item, with_cas, out);
+    return;
+  }
+  // A multiget looks up a batch of keys first and composes after: each
+  // value's cache lines are prefetched as its item is found, so those
+  // misses overlap the next lookups instead of stalling the copy into the
+  // output (S3: a tenth of the server's time was that copy). Lookups run
+  // in key order, as before, so their effects (LRU, stats) are unchanged.
+  cache::ItemRef items[kLookupBatch];
+  for (size_t first = 0; first < keys.size(); first += kLookupBatch) {
+    const size_t n = std::min(kLookupBatch, keys.size() - first);
+    for (size_t i = 0; i < n; ++i) {
+      const absl::string_view key = keys[first + i];
+      items[i] = touch ? handler_.GetAndTouch(key, expires_at, now)
+                       : handler_.Get(key, now);
+      if (items[i]) {
+        const absl::string_view bytes = items[i].value_with_crlf();
+        __builtin_prefetch(bytes.data());
+        __builtin_prefetch(bytes.data() + bytes.size() - 1);
+      }
     }
-    *p++ = ' ';
-    p = absl::numbers_internal::FastIntToBuffer(
-        static_cast<uint64_t>(item.value().size()), p);
-    if (with_cas) {
-      *p++ = ' ';
-      p = absl::numbers_internal::FastIntToBuffer(item.cas(), p);
+    for (size_t i = 0; i < n; ++i) {
+      if (items[i]) {
+        AppendValue(keys[first + i], items[i], with_cas, out);
+      }
     }
-    *p++ = '\r';
-    *p++ = '\n';
-    if (start != nullptr) {
-      out->CommitAppend(static_cast<size_t>(p - start));
-    } else {
-      out->Append(absl::string_view(local, p - local));
-    }
-    absl::string_view bytes = item.value_with_crlf();
-    out->AppendItem(std::move(item), bytes);
   }
 }
 

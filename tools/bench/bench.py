@@ -19,7 +19,16 @@ Scenarios (from issue 3):
   S6  1M items of 32-byte key + 100-byte value: RSS growth per item
 
 Full mode: per scenario one discarded warm-up window per server, then
---pairs pairs in alternating order (A B, B A, A B, ...). S5 and S6 are
+--pairs pairs in alternating order (A B, B A, A B, ...).
+
+The floor (--floor; on by default in full runs of S1 and S4, off in
+--quick): //tools/bench:floor_server, a do-nothing single-threaded epoll
+server answering get/set from a fixed table, runs as a third server in the
+same alternating windows (A B F, F B A, ...). It is no cache; it measures
+what any server pays here per request (mostly the kernel's read, write and
+wake-up), so the report adds floor/memcached (how far below memcached any
+server could go on this box) and memshard/floor (what being a real cache
+costs above that) next to memshard/memcached. S5 and S6 are
 memory measurements taken once per server on fresh processes.
 --quick: every scenario once, briefly, at reduced scale (CI smoke test).
 
@@ -85,21 +94,23 @@ BUILD_FLAGS = ["-c", "opt"]
 
 
 def build_binaries(output_base):
-    """Builds loadgen and memshard with Bazel; returns their paths."""
+    """Builds loadgen, memshard and the floor server with Bazel; returns
+    their paths."""
     bazel = ["bazel"]
     if output_base:
         bazel.append("--output_base=" + output_base)
-    log("building //tools/loadgen:loadgen //server:memshard (%s)" %
-        " ".join(BUILD_FLAGS))
-    subprocess.run(bazel + ["build"] + BUILD_FLAGS +
-                   ["//tools/loadgen:loadgen", "//server:memshard"],
+    targets = ["//tools/loadgen:loadgen", "//server:memshard",
+               "//tools/bench:floor_server"]
+    log("building %s (%s)" % (" ".join(targets), " ".join(BUILD_FLAGS)))
+    subprocess.run(bazel + ["build"] + BUILD_FLAGS + targets,
                    cwd=WORKSPACE, check=True)
     # Not the bazel-bin symlink: another output base may have moved it.
     bin_dir = subprocess.run(bazel + ["info"] + BUILD_FLAGS + ["bazel-bin"],
                              cwd=WORKSPACE, check=True, capture_output=True,
                              text=True).stdout.strip()
     return (os.path.join(bin_dir, "tools/loadgen/loadgen"),
-            os.path.join(bin_dir, "server/memshard"))
+            os.path.join(bin_dir, "server/memshard"),
+            os.path.join(bin_dir, "tools/bench/floor_server"))
 
 
 def pick_port():
@@ -139,8 +150,9 @@ class Server:
     def __init__(self, label, kind, binary, cpu, workdir, memory_mb,
                  max_connections, backend_port=None):
         self.label = label
-        # How to start it: "memcached", "memshard", or a proxy in front of
-        # the memcached at backend_port: "memshard-proxy", "nutcracker".
+        # How to start it: "memcached", "memshard", "floor" (the floor
+        # server), or a proxy in front of the memcached at backend_port:
+        # "memshard-proxy", "nutcracker".
         self.kind = kind
         self.backend_port = backend_port
         self.binary = binary
@@ -182,6 +194,10 @@ class Server:
                     "-a", "127.0.0.1", "-p",
                     os.path.join(self.workdir, self.label + ".pid"),
                     "-o", self.log_path + ".nutcracker"]
+        elif self.kind == "floor":
+            self.port = None
+            args = [self.binary, "--listen=127.0.0.1", "--port=0",
+                    "--port_file=" + port_file]
         else:
             self.port = None
             args = [self.binary, "--listen=127.0.0.1", "--port=0",
@@ -400,9 +416,11 @@ def window_metrics(result):
 
 
 def run_alternating(loadgen, peer, candidate, scale, scenario, pairs,
-                    discard_first, problems):
-    """Runs windows A B, B A, ...; returns per-pair metrics for both."""
+                    discard_first, problems, extra=()):
+    """Runs windows A B, B A, ... (with `extra` servers: A B F, F B A, ...);
+    returns per-pair metrics, one tuple (peer, candidate, *extra) a pair."""
     args = window_args(scale, scenario)
+    servers = [peer, candidate] + list(extra)
 
     def one(server, tag):
         result = loadgen.run(server, args)
@@ -411,28 +429,28 @@ def run_alternating(loadgen, peer, candidate, scale, scenario, pairs,
         return window_metrics(result)
 
     if discard_first:
-        one(peer, "warm-up")
-        one(candidate, "warm-up")
+        for server in servers:
+            one(server, "warm-up")
     measured = []
     for i in range(pairs):
-        if i % 2 == 0:
-            a = one(peer, "pair %d" % i)
-            b = one(candidate, "pair %d" % i)
-        else:
-            b = one(candidate, "pair %d" % i)
-            a = one(peer, "pair %d" % i)
-        measured.append((a, b))
-        log("  %s pair %d: %s %.0f ops/s %.2f us/op | %s %.0f ops/s %.2f us/op"
-            % (scenario, i, peer.label, a["ops_per_sec"],
-               a["cpu_us_per_op"] or -1, candidate.label, b["ops_per_sec"],
-               b["cpu_us_per_op"] or -1))
+        order = range(len(servers)) if i % 2 == 0 else reversed(
+            range(len(servers)))
+        got = [None] * len(servers)
+        for k in order:
+            got[k] = one(servers[k], "pair %d" % i)
+        measured.append(tuple(got))
+        log("  %s pair %d: %s" % (scenario, i, " | ".join(
+            "%s %.0f ops/s %.2f us/op" % (
+                server.label, m["ops_per_sec"], m["cpu_us_per_op"] or -1)
+            for server, m in zip(servers, got))))
     return measured
 
 
-def ratio_summary(pairs, metric):
-    """Median, min and max of candidate/peer over the pairs."""
-    ratios = [b[metric] / a[metric] for a, b in pairs
-              if a[metric] and b[metric] is not None]
+def ratio_summary(pairs, metric, num=1, den=0):
+    """Median, min and max of server `num` / server `den` over the pairs
+    (default candidate/peer)."""
+    ratios = [p[num][metric] / p[den][metric] for p in pairs
+              if p[den][metric] and p[num][metric] is not None]
     if not ratios:
         return None
     return (statistics.median(ratios), min(ratios), max(ratios))
@@ -461,10 +479,17 @@ def fmt_ratio(summary):
     return "%.2f [%.2f-%.2f]" % (median, low, high)
 
 
-def report(rows, peer_label, candidate_label, header):
+def report(rows, peer_label, candidate_label, header, floor_label=None):
     widths = (40, 16, 11, 11, 22)
     titles = ("scenario", "metric", peer_label, candidate_label,
               "ratio median [min-max]")
+    if floor_label:
+        # Rows without floor figures are padded.
+        widths += (11, 22, 22)
+        titles += (floor_label, "%s/%s" % (floor_label, peer_label),
+                   "%s/%s" % (candidate_label, floor_label))
+        rows = [tuple(row) + ("",) * (len(widths) - len(row))
+                for row in rows]
     lines = [header, ""]
     lines.append("| " + " | ".join(t.ljust(w) for t, w in zip(titles, widths))
                  + " |")
@@ -494,6 +519,13 @@ def main():
                         "a binary named 'memcached' here is started as "
                         "memcached, to check the bench against itself")
     parser.add_argument("--memcached", default="/usr/bin/memcached")
+    parser.add_argument("--floor", action="store_true", default=None,
+                        help="run the floor server as a third server in S1 "
+                        "and S4 (default: on in full runs, off in --quick)")
+    parser.add_argument("--no_floor", action="store_false", dest="floor",
+                        help="no floor server")
+    parser.add_argument("--floor_server", help="floor server binary "
+                        "(default: build //tools/bench:floor_server)")
     parser.add_argument("--no_install", action="store_true",
                         help="fail instead of apt-get installing memcached")
     parser.add_argument("--bazel_output_base",
@@ -523,12 +555,19 @@ def main():
         die("RLIMIT_NOFILE hard limit too low for %d connections" %
             scale["idle"])
     memcached = ensure_memcached(options.memcached, not options.no_install)
+    use_floor = (not options.quick if options.floor is None
+                 else options.floor) and bool(
+                     {"S1", "S4"} & set(scenarios))
     loadgen_binary, memshard_binary = options.loadgen, options.memshard
-    if not loadgen_binary or not memshard_binary:
+    floor_binary = options.floor_server
+    if (not loadgen_binary or not memshard_binary or
+            (use_floor and not floor_binary)):
         built = build_binaries(options.bazel_output_base)
         loadgen_binary = loadgen_binary or built[0]
         memshard_binary = memshard_binary or built[1]
-    for path in (loadgen_binary, memshard_binary):
+        floor_binary = floor_binary or built[2]
+    for path in (loadgen_binary, memshard_binary) + (
+            (floor_binary,) if use_floor else ()):
         if not os.access(path, os.X_OK):
             die("not executable: %s" % path)
 
@@ -543,6 +582,9 @@ def main():
     peer = Server("memcached", "memcached", memcached, **settings)
     candidate = Server(candidate_label, candidate_kind, memshard_binary,
                        **settings)
+    floor = (Server("floor", "floor", floor_binary, **settings)
+             if use_floor else None)
+    servers = [peer, candidate] + ([floor] if floor else [])
     loadgen = Loadgen(loadgen_binary, options.loadgen_cpu, workdir)
     problems = []
     rows = []
@@ -554,14 +596,14 @@ def main():
 
     signal.signal(signal.SIGTERM, interrupted)
     try:
-        for server in (peer, candidate):
+        for server in servers:
             server.start()
             log("bench: %s on port %d, pid %d" % (
                 server.label, server.port, server.process.pid))
 
         # S6 doubles as the identical prefill S1-S4 need.
         filled = {}
-        for server in (peer, candidate):
+        for server in servers:
             filled[server.label] = prefill(loadgen, server, scale, problems)
         if "S6" in scenarios:
             a, b = filled[peer.label], filled[candidate.label]
@@ -590,9 +632,10 @@ def main():
             if scenario not in scenarios:
                 continue
             log("bench: %s" % scenario)
+            extra = [floor] if floor and scenario in ("S1", "S4") else []
             measured = run_alternating(loadgen, peer, candidate, scale,
                                        scenario, pairs, discard_first,
-                                       problems)
+                                       problems, extra)
             raw["scenarios"][scenario] = measured
             name = "%s %s" % (scenario,
                               DESCRIPTIONS[scenario].format(**scale))
@@ -602,14 +645,20 @@ def main():
                 metrics += [("p50_us", "p50 us", 1), ("p99_us", "p99 us", 1),
                             ("p999_us", "p99.9 us", 1)]
             for i, (metric, title, digits) in enumerate(metrics):
-                rows.append((name if i == 0 else "", title,
-                             fmt(median_of(measured, 0, metric), digits),
-                             fmt(median_of(measured, 1, metric), digits),
-                             fmt_ratio(ratio_summary(measured, metric))))
+                row = (name if i == 0 else "", title,
+                       fmt(median_of(measured, 0, metric), digits),
+                       fmt(median_of(measured, 1, metric), digits),
+                       fmt_ratio(ratio_summary(measured, metric)))
+                if extra:
+                    # The floor, from the same windows.
+                    row += (fmt(median_of(measured, 2, metric), digits),
+                            fmt_ratio(ratio_summary(measured, metric, 2, 0)),
+                            fmt_ratio(ratio_summary(measured, metric, 1, 2)))
+                rows.append(row)
     except KeyboardInterrupt:
         problems.append("interrupted")
     finally:
-        for server in (peer, candidate):
+        for server in servers:
             server.stop()
 
     proxy_rows = []
@@ -629,9 +678,13 @@ def main():
                   mode, candidate_label, memcached_version(memcached),
                   options.server_cpu, options.loadgen_cpu,
                   time.time() - started))
-    print(report(rows, peer.label, candidate_label, header))
+    print(report(rows, peer.label, candidate_label, header,
+                 floor.label if floor else None))
     print("values are medians over windows; ratios are %s/memcached per "
           "pair" % candidate_label)
+    if floor:
+        print("floor: //tools/bench:floor_server, a do-nothing epoll server "
+              "(no cache), in the same alternating windows as the others")
     if proxy_rows:
         print()
         print(report(proxy_rows, "nutcracker", "memshard",

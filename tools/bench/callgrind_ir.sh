@@ -2,9 +2,11 @@
 # Instructions per request of one server thread, counted by callgrind:
 # deterministic where wall-clock timings on a shared box are not.
 #
-#   tools/bench/callgrind_ir.sh memshard|memcached BINARY S1|S2|S3|S4 \
-#       [SECONDS] [LOADGEN]
+#   tools/bench/callgrind_ir.sh memshard|memcached|floor BINARY \
+#       S1|S2|S3|S4 [SECONDS] [LOADGEN]
 #
+# floor is //tools/bench:floor_server, the do-nothing epoll server that
+# bench.py --floor runs beside the others: what any server pays here.
 # Starts BINARY under callgrind (one worker, every thread counted apart),
 # prefills 10,000 keys (32-byte keys, 100-byte values), runs one second of
 # the scenario's load to warm up, zeroes the counters, runs SECONDS more,
@@ -18,7 +20,9 @@ set -euo pipefail
 kind=$1 bin=$2 scenario=$3 secs=${4:-5}
 loadgen=${5:-bazel-bin/tools/loadgen/loadgen}
 out=$(mktemp -d /tmp/callgrind_ir.XXXXXX)
-port=$((22000 + RANDOM % 20000))
+# Below the ephemeral range (32768-), where the load generator's own
+# connections could hold the port.
+port=$((22000 + RANDOM % 10000))
 if [ "$kind" = memcached ]; then
   # memcached sets RLIMIT_NOFILE's hard limit to -c, and valgrind accepts
   # only its own (the soft limit minus its 12 reserved descriptors).
@@ -26,6 +30,10 @@ if [ "$kind" = memcached ]; then
   valgrind --tool=callgrind --separate-threads=yes \
     --callgrind-out-file="$out/callgrind.out.%p" "$bin" -p $port -U 0 \
     -l 127.0.0.1 -t 1 -m 1024 -c 4084 -u root > "$out/server.log" 2>&1 &
+elif [ "$kind" = floor ]; then
+  valgrind --tool=callgrind --separate-threads=yes \
+    --callgrind-out-file="$out/callgrind.out.%p" "$bin" --listen=127.0.0.1 \
+    --port=$port > "$out/server.log" 2>&1 &
 else
   valgrind --tool=callgrind --separate-threads=yes \
     --callgrind-out-file="$out/callgrind.out.%p" "$bin" --listen=127.0.0.1 \
