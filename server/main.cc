@@ -10,10 +10,12 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
+#include "server/cache/store.h"
 #include "server/lifecycle/flagfile_check.h"
 #include "server/lifecycle/log_files.h"
 #include "server/lifecycle/notifier.h"
@@ -154,6 +156,14 @@ int main(int argc, char** argv) {
   if (FLAGS_idle_timeout < 0) return Fail("--idle_timeout must be >= 0");
   options.idle_timeout = absl::Seconds(FLAGS_idle_timeout);
   if (FLAGS_memory_limit_mb < 1) return Fail("--memory_limit_mb must be > 0");
+  // Item handles are 32 bits (server/cache/slab_arena.h), which bounds the
+  // arena's address range.
+  constexpr uint64_t kMaxMemoryLimitMb =
+      memshard::cache::Store::kMaxMemoryLimit >> 20;
+  if (FLAGS_memory_limit_mb > kMaxMemoryLimitMb) {
+    return Fail(
+        absl::StrCat("--memory_limit_mb must be at most ", kMaxMemoryLimitMb));
+  }
   options.memory_limit_mb = FLAGS_memory_limit_mb;
   options.expiry_sweep = FLAGS_expiry_sweep;
   if (FLAGS_max_item_size < 1024 || FLAGS_max_item_size > (128u << 20)) {

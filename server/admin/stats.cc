@@ -55,7 +55,7 @@ uint64_t StoreValue(Stat stat, const cache::StoreStats& s) {
     case Stat::limit_maxbytes:
       return s.limit_maxbytes;
     case Stat::hash_power_level:
-      return static_cast<uint64_t>(Log2Floor(s.hash_bytes / sizeof(void*)));
+      return static_cast<uint64_t>(Log2Floor(s.hash_bytes / sizeof(uint32_t)));
     case Stat::hash_bytes:
       return s.hash_bytes;
     case Stat::bytes:

@@ -1,34 +1,46 @@
 // Item: one cached key/value pair in a single chunk of the store's
 // SlabArena (slab_arena.h).
 //
-// Layout: a 48-byte header, the client flags (4 bytes, only when non-zero,
-// as memcached's ITEM_CFLAGS), the key bytes, the value bytes and "\r\n", so
-// a writer can send value+CRLF as one iovec.
+// Layout: a 28-byte header of 4-byte words (issue #10: per-item metadata),
+// the client flags (4 bytes, only when non-zero, as memcached's ITEM_CFLAGS),
+// the key bytes, the value bytes and "\r\n", so a writer can send
+// value+CRLF as one iovec. Links are 32-bit arena handles
+// (SlabArena::HandleOf), and there are no LRU links: the store evicts by
+// CLOCK over the arena's pages (store.h), with one bit per item.
 //
 // Thread-safety and invariants:
 //  - key, value, flags and CAS are immutable once the item is linked into a
 //    stripe; readers holding a reference may read them without any lock.
+//    The CAS is written once, under the stripe lock, before linking; it is
+//    only read under that lock or through a reference taken after it (a
+//    CLOCK hand or page drain never reads it without the lock), so it is a
+//    plain 8-byte field copied with memcpy (the header is 4-byte aligned).
+//  - `lens` (key length, and the value length of chunk items) is written
+//    before the item is published and never changes: a page drain or CLOCK
+//    hand reads the key length in its own word, without the stripe lock.
 //  - expires_at is the only field that changes while readers may hold the
 //    item (touch / gat), so it is a relaxed atomic.
 //  - last_access changes while the item is linked, only under the stripe
 //    lock, and is read only under it.
-//  - hash_next and the LRU links belong to the owning stripe and are touched
-//    only under its lock (after unlinking, hash_next is reused as the link of
-//    the stripe's local free list, still by the single unlinking thread).
-//  - `state` holds the reference count (low 24 bits) and the item's bits
-//    (high 8). The count covers the stripe's hash table (one reference while
+//  - hash_next belongs to the owning stripe and is touched only under its
+//    lock (after unlinking, it is reused as the link of the stripe's local
+//    free list, still by the single unlinking thread).
+//  - `state` holds the reference count (low 23 bits) and the item's bits
+//    (high 9). The count covers the stripe's hash table (one reference while
 //    linked) plus every ItemRef; the item is freed by whoever drops the last
 //    reference, so an item evicted, replaced or deleted while a connection is
 //    still writing its bytes stays valid until that connection lets go.
-//    kHasFlags and kKeyBinary are set before the item is linked and never
-//    change. kFetched, kStale and kTokenSent change while the
-//    item is linked, only under the stripe lock, and are read only under it;
-//    they share the word with the count, which ItemRefs change without the
-//    lock, so they are set and cleared with atomic OR / AND.
-//  - A page drain (Store::Reclaim) finds items by address, not through the
-//    table: it takes a reference only with TryRef (never on a zero count),
-//    then reads the key, which Create published with its release store of
-//    `state`, and unlinks the item under its stripe lock if still linked.
+//    kHasFlags, kKeyBinary and kMapped are set before the item is linked and
+//    never change. kFetched, kStale, kTokenSent and kLinked change while
+//    the item is linked, only under the stripe lock; the CLOCK count is
+//    raised under the stripe lock and lowered by a hand without it. They
+//    share the word with the count, which ItemRefs change without the lock,
+//    so they are set and cleared with atomic read-modify-writes.
+//  - A page drain or CLOCK hand (Store::Reclaim, Store::EvictOne) finds
+//    items by address, not through the table: it takes a reference only
+//    with TryRef (never on a zero count), then reads the key, which Create
+//    published with its release store of `state`, and unlinks the item under
+//    its stripe lock if still linked.
 #pragma once
 
 #include <atomic>
@@ -46,13 +58,22 @@ namespace memshard::cache::internal {
 struct Item {
   // Largest key memcached accepts (KEY_MAX_LENGTH); key_len fits a byte.
   static constexpr size_t kMaxKeyLength = 250;
-  // CAS shares a word with key_len: 56 bits of CAS are ~7e16 mutations.
   static constexpr int kKeyLenBits = 8;
-  static constexpr uint64_t kMaxCas = (uint64_t{1} << (64 - kKeyLenBits)) - 1;
+  // Chunk items keep their value length in the 24 high bits of `lens`
+  // (chunks are at most SlabArena::kMaxChunk); mapped ones in their mapping.
+  static constexpr uint32_t kMaxChunkValueLen = (1u << 24) - 1;
+  static_assert(SlabArena::kMaxChunk <= kMaxChunkValueLen, "lens too small");
+  // memcached's item header (with CAS): `bytes`, -I and the meta size count
+  // items as memcached would (NotionalSize), so they compare with it and
+  // the largest value a -I accepts does not depend on our header.
+  static constexpr size_t kNotionalHeader = 48;
 
-  // `state` bits. 24 bits of count allow 16M simultaneous references to one
+  // `state` bits. 23 bits of count allow 8M simultaneous references to one
   // item (a reference is a reply in flight on some connection).
-  static constexpr uint32_t kCountMask = (1u << 24) - 1;
+  static constexpr uint32_t kCountMask = (1u << 23) - 1;
+  // In a stripe's table (a hint for a CLOCK hand, which re-checks under the
+  // stripe lock).
+  static constexpr uint32_t kLinked = 1u << 23;
   // Read since it was stored (memcached's ITEM_FETCHED, for *_unfetched).
   static constexpr uint32_t kFetched = 1u << 24;
   // Meta protocol marks (memcached's ITEM_STALE and ITEM_TOKEN_SENT).
@@ -64,25 +85,34 @@ struct Item {
   static constexpr uint32_t kHasFlags = 1u << 28;
   // Mapped on its own by the arena (SlabArena::Allocate's *mapped).
   static constexpr uint32_t kMapped = 1u << 29;
+  // CLOCK's reference count (bits 30-31, memcached's "recently used" in a
+  // generalized CLOCK): 1 when linked, 2 on every hit or bump; a hand
+  // passing over the item takes one off, and evicts it at 0. So a new item
+  // survives one pass of the hand and a used one two: an item read before
+  // the hand last went by goes before one stored since (LRU order, which
+  // the store's tests pin).
+  static constexpr int kClockShift = 30;
+  static constexpr uint32_t kClockOne = 1u << kClockShift;
+  static constexpr uint32_t kClockMask = 3u << kClockShift;
 
-  Item* hash_next;  // Bucket chain; guarded by the stripe lock.
-  Item* lru_prev;   // Towards the most recently used end; stripe lock.
-  Item* lru_next;   // Towards the least recently used end; stripe lock.
-  // cas << 8 | key_len. Immutable once linked. set_cas() and
-  // drain_key() access it atomically (relaxed): a page drain reads key_len
-  // without the stripe lock while the linking thread sets the CAS bits.
-  // Everything else reads it plainly, ordered by the lock or a reference.
-  uint64_t cas_and_key_len;
+  uint32_t hash_next;  // Handle of the next in the bucket; stripe lock.
+  uint32_t lens;       // key_len | value_len << 8 (chunk items). Immutable.
   std::atomic<uint32_t> state;       // Reference count and bits (above).
   std::atomic<uint32_t> expires_at;  // Unix seconds, 0 = never.
-  uint32_t value_len;                // Without the trailing CRLF.
   // Unix seconds of the last store or bump (meta "l", "me" la); stripe lock.
   uint32_t last_access;
+  char cas_bytes[8];  // See cas().
 
   // Bytes of the single allocation holding an item with these lengths.
   static constexpr size_t AllocSize(size_t key_len, size_t value_len,
                                     uint32_t flags = 0) {
     return sizeof(Item) + (flags != 0 ? sizeof(uint32_t) : 0) + key_len +
+           value_len + 2;
+  }
+  // What memcached's item of these lengths takes (kNotionalHeader).
+  static constexpr size_t NotionalSize(size_t key_len, size_t value_len,
+                                       uint32_t flags = 0) {
+    return kNotionalHeader + (flags != 0 ? sizeof(uint32_t) : 0) + key_len +
            value_len + 2;
   }
 
@@ -101,13 +131,16 @@ struct Item {
     void* memory =
         arena->Allocate(AllocSize(key.size(), value_len, flags), &mapped);
     Item* item = new (memory) Item;
-    item->hash_next = nullptr;
-    item->lru_prev = nullptr;
-    item->lru_next = nullptr;
-    item->cas_and_key_len = key.size();
+    item->hash_next = 0;
+    if (mapped) {
+      *SlabArena::MappedWord(memory) = value_len;
+      item->lens = static_cast<uint32_t>(key.size());
+    } else {
+      item->lens = static_cast<uint32_t>(key.size() | (value_len << 8));
+    }
     item->expires_at.store(expires_at, std::memory_order_relaxed);
-    item->value_len = static_cast<uint32_t>(value_len);
     item->last_access = 0;
+    std::memset(item->cas_bytes, 0, sizeof(item->cas_bytes));
     char* data = reinterpret_cast<char*>(item + 1) + (flags != 0 ? 4 : 0);
     if (flags != 0) std::memcpy(item->tail(), &flags, sizeof(flags));
     if (!key.empty()) std::memcpy(data, key.data(), key.size());
@@ -132,6 +165,42 @@ struct Item {
       }
     }
     return false;
+  }
+
+  // A CLOCK hand's visit, on a chunk it holds the class lock of (so the
+  // chunk is not reallocated meanwhile, and a live count means an item):
+  // skips chunks that are free or not linked, takes one off the CLOCK count
+  // of a linked item, and takes a reference (returning true) on one whose
+  // count was 0 or that is `dead`.
+  bool ClockVisit(bool dead) {
+    uint32_t s = state.load(std::memory_order_acquire);
+    for (;;) {
+      if ((s & kCountMask) == 0 || (s & kLinked) == 0) return false;
+      if (!dead && (s & kClockMask) != 0) {
+        if (state.compare_exchange_weak(s, s - kClockOne,
+                                        std::memory_order_acquire,
+                                        std::memory_order_acquire)) {
+          return false;
+        }
+      } else if (state.compare_exchange_weak(s, s + 1,
+                                             std::memory_order_acquire,
+                                             std::memory_order_acquire)) {
+        return true;
+      }
+    }
+  }
+  // Under the stripe lock: a hit or bump sets the CLOCK count to 2 (and the
+  // other `bits`); a no-op load on most hits.
+  void Touch(uint32_t bits) {
+    const uint32_t want = bits | (2u << kClockShift);
+    uint32_t s = state.load(std::memory_order_relaxed);
+    while ((s & (bits | kClockMask)) != want) {
+      if (state.compare_exchange_weak(s, (s & ~kClockMask) | want,
+                                      std::memory_order_relaxed,
+                                      std::memory_order_relaxed)) {
+        return;
+      }
+    }
   }
 
   bool Has(uint32_t bit) const {
@@ -162,33 +231,38 @@ struct Item {
   bool key_binary() const { return Has(kKeyBinary); }
   bool fetched() const { return Has(kFetched); }
 
-  size_t key_len() const {
-    return cas_and_key_len & ((uint64_t{1} << kKeyLenBits) - 1);
+  size_t key_len() const { return lens & ((1u << kKeyLenBits) - 1); }
+  size_t value_len() const {
+    if (Has(kMapped)) return SlabArena::MappedWord(this);
+    return lens >> kKeyLenBits;
   }
   absl::string_view key() const { return {data(), key_len()}; }
-  // key() for a page drain, which holds a reference (TryRef) but not the
-  // stripe lock: the linking thread may be setting the CAS meanwhile.
-  absl::string_view drain_key() const {
-    const uint64_t word = __atomic_load_n(&cas_and_key_len, __ATOMIC_RELAXED);
-    return {data(), word & ((uint64_t{1} << kKeyLenBits) - 1)};
-  }
-  absl::string_view value() const { return {data() + key_len(), value_len}; }
+  // key() for a page drain or CLOCK hand (a reference, no stripe lock):
+  // `lens` is immutable, so this is key().
+  absl::string_view drain_key() const { return key(); }
+  absl::string_view value() const { return {data() + key_len(), value_len()}; }
   absl::string_view value_with_crlf() const {
-    return {data() + key_len(), size_t{value_len} + 2};
+    return {data() + key_len(), value_len() + 2};
   }
   char* mutable_value() { return data() + key_len(); }
-  size_t alloc_size() const { return AllocSize(key_len(), value_len, flags()); }
+  size_t alloc_size() const {
+    return AllocSize(key_len(), value_len(), flags());
+  }
+  size_t notional_size() const {
+    return NotionalSize(key_len(), value_len(), flags());
+  }
   // What it takes from the arena: alloc_size() rounded up to its chunk or
   // mapping.
   size_t occupied_size() const {
     return SlabArena::OccupiedSize(this, alloc_size(), Has(kMapped));
   }
 
-  uint64_t cas() const { return cas_and_key_len >> kKeyLenBits; }
-  void set_cas(uint64_t cas) {
-    __atomic_store_n(&cas_and_key_len, (cas << kKeyLenBits) | key_len(),
-                     __ATOMIC_RELAXED);
+  uint64_t cas() const {
+    uint64_t cas;
+    std::memcpy(&cas, cas_bytes, sizeof(cas));
+    return cas;
   }
+  void set_cas(uint64_t cas) { std::memcpy(cas_bytes, &cas, sizeof(cas)); }
 
   uint32_t expiry() const { return expires_at.load(std::memory_order_relaxed); }
 
@@ -209,7 +283,8 @@ struct Item {
   }
 };
 
-static_assert(sizeof(Item) == 48, "keep the item header compact");
+static_assert(sizeof(Item) == 28, "keep the item header compact");
+static_assert(alignof(Item) == 4, "chunks are 4-byte aligned");
 // A page drain reads `state` of chunks that may be free or half-built: it
 // must lie in the prefix the arena zeroes and keeps (slab_arena.h).
 static_assert(offsetof(Item, state) >= sizeof(void*) &&

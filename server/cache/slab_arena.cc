@@ -25,7 +25,15 @@ SlabArena::SlabArena(uint64_t cap, uint64_t reserve) : cap_(cap) {
     classes_[i].per_page =
         static_cast<uint32_t>((kPageSize - kPageHeader) / table.sizes[i]);
   }
-  const uint64_t pages = std::max<uint64_t>(reserve / kPageSize, 1);
+  const uint64_t pages = std::max<uint64_t>(
+      std::min<uint64_t>(reserve, kMaxPageRange) / kPageSize, 1);
+  // Address space only: a slot is touched when a mapping first takes it.
+  void* handle_table =
+      mmap(nullptr, size_t{kMaxMappedHandles} * sizeof(uintptr_t),
+           PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+           -1, 0);
+  CHECK(handle_table != MAP_FAILED) << "cannot reserve the mapping handles";
+  mapped_table_ = static_cast<uintptr_t*>(handle_table);
   page_count_ = static_cast<uint32_t>(std::min<uint64_t>(pages, kNone - 1));
   // The reservation costs address space only: pages are touched when first
   // carved, and given back with madvise.
@@ -55,6 +63,7 @@ SlabArena::~SlabArena() {
     ASAN_UNPOISON_MEMORY_REGION(base_, size_t{next_unused_} * kPageSize);
     munmap(mapping_, reserved_bytes_);
   }
+  munmap(mapped_table_, size_t{kMaxMappedHandles} * sizeof(uintptr_t));
 }
 
 void SlabArena::Release() { Unref(); }
@@ -113,6 +122,21 @@ void* SlabArena::AllocateMapped(size_t size, bool* mapped) {
   }
   ASAN_UNPOISON_MEMORY_REGION(header + 1, length - sizeof(MappedHeader));
   header->next = nullptr;
+  header->user = 0;
+  {
+    SpinLockHolder holder(&mapped_lock_);
+    uint32_t slot;
+    if (mapped_free_slot_ != 0) {
+      slot = mapped_free_slot_ - 1;
+      mapped_free_slot_ = static_cast<uint32_t>(mapped_table_[slot] >> 1);
+    } else {
+      CHECK_LT(mapped_slots_used_, kMaxMappedHandles)
+          << "too many large items at once";
+      slot = mapped_slots_used_++;
+    }
+    mapped_table_[slot] = reinterpret_cast<uintptr_t>(header);
+    header->handle = kMappedHandleBase + slot;
+  }
   refs_.fetch_add(1, std::memory_order_relaxed);
   *mapped = true;
   return header + 1;
@@ -120,6 +144,14 @@ void* SlabArena::AllocateMapped(size_t size, bool* mapped) {
 
 void SlabArena::FreeMapped(MappedHeader* header) {
   const size_t length = header->length;
+  {
+    // Out of the table first: a CLOCK hand must not find it any more.
+    SpinLockHolder holder(&mapped_lock_);
+    const uint32_t slot = header->handle - kMappedHandleBase;
+    mapped_table_[slot] = (uintptr_t{mapped_free_slot_} << 1) | 1;
+    mapped_free_slot_ = slot + 1;
+    header->handle = 0;
+  }
   if (length <= kMaxCachedMapping) {
     SpinLockHolder holder(&mapped_lock_);
     header->next = mapped_cache_[length / kMappedAlign];
@@ -158,11 +190,13 @@ bool SlabArena::ReleaseCachedMapping() {
 void* SlabArena::Allocate(size_t size, bool* mapped) {
   static_assert(sizeof(MappedHeader) % 16 == 0,
                 "keeps mapped items 16-aligned");
+  static_assert(kZeroedPrefix % 4 == 0,
+                "chunks are 4-byte aligned for handles");
   if (size > kMaxChunk || base_ == nullptr) {
     return AllocateMapped(size, mapped);
   }
   *mapped = false;
-  const uint8_t index = slab_internal::kClassTable.by_eighth[(size + 7) / 8];
+  const uint8_t index = slab_internal::kClassTable.by_quarter[(size + 3) / 4];
   Class& c = classes_[index];
   uint32_t page = kNone;
   for (;;) {
@@ -339,6 +373,84 @@ bool SlabArena::BeginDrain(absl::FunctionRef<bool(void*)> try_ref,
     if (try_ref(chunk)) chunks->push_back(chunk);
   }
   return true;
+}
+
+void* SlabArena::ClockStep(int cls, uint64_t* cursor, size_t budget,
+                           absl::FunctionRef<bool(void*)> visit,
+                           bool* wrapped) {
+  *wrapped = false;
+  const uint32_t pages = carved_pages_.load(std::memory_order_relaxed);
+  if (pages == 0) {
+    *wrapped = true;
+    return nullptr;
+  }
+  uint32_t page = static_cast<uint32_t>(*cursor >> 32);
+  uint32_t k = static_cast<uint32_t>(*cursor);
+  // The next page of the class, unlocked (re-checked under the lock).
+  bool found_page = false;
+  for (uint32_t scanned = 0; scanned <= pages; ++scanned, ++page, k = 0) {
+    if (page >= pages) {
+      page = 0;
+      k = 0;
+      *wrapped = true;
+    }
+    const uint16_t page_class =
+        pages_[page].cls.load(std::memory_order_relaxed);
+    if (cls >= 0 ? page_class == cls : page_class != kNoClass) {
+      if (cls < 0) cls = page_class;
+      found_page = true;
+      break;
+    }
+  }
+  if (!found_page) {
+    *cursor = 0;
+    *wrapped = true;
+    return nullptr;
+  }
+  Class& c = classes_[cls];
+  void* found = nullptr;
+  {
+    SpinLockHolder holder(&c.lock);
+    PageInfo& info = pages_[page];
+    if (info.cls.load(std::memory_order_relaxed) == cls) {
+      char* chunk = PageBase(page) + kPageHeader + size_t{k} * c.size;
+      for (size_t n = 0; k < info.carved && n < budget;
+           ++k, ++n, chunk += c.size) {
+        if (visit(chunk)) {
+          found = chunk;
+          ++k;
+          break;
+        }
+      }
+      if (k >= info.carved) k = c.per_page;
+    } else {
+      k = c.per_page;
+    }
+    if (k >= c.per_page) {
+      ++page;
+      k = 0;
+    }
+  }
+  *cursor = (uint64_t{page} << 32) | k;
+  return found;
+}
+
+void* SlabArena::MappedClockStep(uint64_t* cursor, size_t budget,
+                                 absl::FunctionRef<bool(void*)> visit,
+                                 bool* wrapped) {
+  *wrapped = false;
+  SpinLockHolder holder(&mapped_lock_);
+  if (*cursor >= mapped_slots_used_) {
+    *cursor = 0;
+    *wrapped = true;
+  }
+  for (size_t n = 0; n < budget && *cursor < mapped_slots_used_; ++n) {
+    const uintptr_t entry = mapped_table_[(*cursor)++];
+    if ((entry & 1) != 0) continue;
+    void* memory = reinterpret_cast<MappedHeader*>(entry) + 1;
+    if (visit(memory)) return memory;
+  }
+  return nullptr;
 }
 
 }  // namespace memshard::cache::internal

@@ -2,7 +2,7 @@
 // classes, with a resident-memory cap enforced by draining whole pages.
 //
 // Why not malloc: the store's budget bounds live bytes, but when value sizes
-// shift (small, then large) the items the LRU evicts are scattered over the
+// shift (small, then large) the items evicted are scattered over the
 // heap, so every page keeps a few survivors and stays resident while the
 // large items grow the heap beside them (tools/soak: 140 MiB at a 64 MiB
 // limit). Here memory is counted in pages the arena owns, and when that
@@ -30,7 +30,15 @@
 // first kZeroedPrefix bytes zeroed under the class lock, and a freed chunk
 // keeps them except the first 8 (the free-list link). The owner's BeginDrain
 // callback may read bytes 8 to kZeroedPrefix of every carved chunk of the
-// page (under the class lock) to tell a live object from a dead one.
+// page (under the class lock) to tell a live object from a dead one; so may
+// the ForEachChunk and ForEachMapped callbacks (the owner's CLOCK hands).
+//
+// Handles: every allocation has a 32-bit handle (HandleOf / Resolve), so the
+// owner's links cost 4 bytes instead of 8. Chunks are 4-byte aligned and the
+// page range is at most kMaxPageRange: a chunk's handle is its offset from
+// the range's base / 4 (never 0: offset 0 is a page header). A mapping's
+// handle is kMappedHandleBase + its slot in a side table, reserved up front
+// (address space only) and taken or given back under the mapping lock.
 #pragma once
 
 #include <atomic>
@@ -53,15 +61,16 @@ constexpr size_t kMaxChunk = (kUsable / 4) & ~size_t{15};
 constexpr size_t kMinChunk = 48;
 constexpr int kMaxClasses = 128;
 
-// Chunk sizes: 8-byte steps to 256 B (small items are the common case and
-// the most numerous), then about 8% apart. Each size is then widened to
+// Chunk sizes: 4-byte steps to 256 B (small items are the common case and
+// the most numerous; issue #10's S6 item, 162 bytes, takes 164), then about
+// 8% apart. Each size is then widened to
 // split the page evenly, so no class wastes a page's tail. Computed at
 // compile time, so the request path's lookup is two loads.
 struct ClassTable {
   uint32_t sizes[kMaxClasses] = {};
   int count = 0;
-  // Class for a request of n bytes: by_eighth[(n + 7) / 8].
-  uint8_t by_eighth[kMaxChunk / 8 + 1] = {};
+  // Class for a request of n bytes: by_quarter[(n + 3) / 4].
+  uint8_t by_quarter[kMaxChunk / 4 + 1] = {};
 };
 
 constexpr ClassTable MakeClassTable() {
@@ -69,24 +78,25 @@ constexpr ClassTable MakeClassTable() {
   size_t s = kMinChunk;
   for (;;) {
     const size_t per_page = kUsable / s;
-    const size_t widened = (kUsable / per_page) & ~size_t{7};
+    const size_t widened = (kUsable / per_page) & ~size_t{3};
     if (table.count == 0 || widened > table.sizes[table.count - 1]) {
       table.sizes[table.count++] = static_cast<uint32_t>(widened);
     }
     if (s >= kMaxChunk) break;
-    s = s < 256 ? s + 8 : ((s * 108 / 100 + 7) & ~size_t{7});
+    s = s < 256 ? s + 4 : ((s * 108 / 100 + 7) & ~size_t{7});
     if (s > kMaxChunk) s = kMaxChunk;
   }
   int c = 0;
-  for (size_t e = 0; e <= kMaxChunk / 8; ++e) {
-    while (table.sizes[c] < e * 8) ++c;
-    table.by_eighth[e] = static_cast<uint8_t>(c);
+  for (size_t e = 0; e <= kMaxChunk / 4; ++e) {
+    while (table.sizes[c] < e * 4) ++c;
+    table.by_quarter[e] = static_cast<uint8_t>(c);
   }
   return table;
 }
 
 inline constexpr ClassTable kClassTable = MakeClassTable();
 static_assert(kClassTable.count < kMaxClasses, "raise kMaxClasses");
+static_assert(kClassTable.count < 256, "classes are indexed by uint8_t");
 static_assert(kClassTable.sizes[kClassTable.count - 1] >= kMaxChunk,
               "the largest class must serve kMaxChunk");
 
@@ -101,9 +111,17 @@ class SlabArena {
   static constexpr size_t kMaxChunk = slab_internal::kMaxChunk;
   // Also the smallest chunk.
   static constexpr size_t kZeroedPrefix = slab_internal::kMinChunk;
+  // Handles at or above this name mappings (slots of the side table).
+  static constexpr uint32_t kMappedHandleBase = 0xff000000u;
+  static constexpr uint32_t kMaxMappedHandles =
+      ~uint32_t{0} - kMappedHandleBase;
+  // Largest page range chunk handles can address (offset / 4 below
+  // kMappedHandleBase), less a page for the base's alignment.
+  static constexpr uint64_t kMaxPageRange =
+      uint64_t{kMappedHandleBase} * 4 - slab_internal::kPageSize;
 
   // `cap`: footprint above which OverCap() is true. `reserve`: address space
-  // for pages (rounded up to pages).
+  // for pages (rounded up to pages, at most kMaxPageRange).
   SlabArena(uint64_t cap, uint64_t reserve);
   SlabArena(const SlabArena&) = delete;
   SlabArena& operator=(const SlabArena&) = delete;
@@ -112,11 +130,53 @@ class SlabArena {
   // nothing allocated from it remains.
   void Release();
 
-  // Memory for `size` bytes, 8-byte aligned; *mapped tells whether it was
+  // Memory for `size` bytes, 4-byte aligned (mappings: 16); *mapped tells
+  // whether it was
   // mapped on its own (pass it back to Free). Never fails (CHECKs mmap).
   void* Allocate(size_t size, bool* mapped);
   // Frees what Allocate returned. Any thread, no lock held needed.
   static void Free(void* memory, bool mapped);
+
+  // The 32-bit handle of what Allocate returned (never 0), and back. Resolve
+  // is valid while the allocation is live.
+  uint32_t HandleOf(const void* memory, bool mapped) const {
+    if (mapped) return (static_cast<const MappedHeader*>(memory) - 1)->handle;
+    return static_cast<uint32_t>((static_cast<const char*>(memory) - base_) >>
+                                 2);
+  }
+  void* Resolve(uint32_t handle) const {
+    if (handle < kMappedHandleBase) return base_ + (uint64_t{handle} << 2);
+    return reinterpret_cast<MappedHeader*>(
+               mapped_table_[handle - kMappedHandleBase]) +
+           1;
+  }
+  // A 64-bit word the owner may use in a mapping's header (the item keeps
+  // its full value length there).
+  static uint64_t* MappedWord(void* memory) {
+    return &(static_cast<MappedHeader*>(memory) - 1)->user;
+  }
+  static uint64_t MappedWord(const void* memory) {
+    return (static_cast<const MappedHeader*>(memory) - 1)->user;
+  }
+
+  // CLOCK support. The class serving `size` bytes (-1 if mapped).
+  static int ClassFor(size_t size) {
+    if (size > kMaxChunk) return -1;
+    return slab_internal::kClassTable.by_quarter[(size + 3) / 4];
+  }
+  int class_count() const { return class_count_; }
+  // A hand over class `cls`'s chunks (every class's if `cls` < 0) in address
+  // order: calls visit(chunk)
+  // under the class lock for each carved chunk from *cursor (a chunk index
+  // in the page range, kept by the caller) on, at most `budget` chunks and
+  // never past one page, and returns the chunk for which visit returns true,
+  // or null. *cursor moves past the chunks visited; *wrapped is set when it
+  // went round to the range's start.
+  void* ClockStep(int cls, uint64_t* cursor, size_t budget,
+                  absl::FunctionRef<bool(void*)> visit, bool* wrapped);
+  // The same over live mappings, in slot order (under the mapping lock).
+  void* MappedClockStep(uint64_t* cursor, size_t budget,
+                        absl::FunctionRef<bool(void*)> visit, bool* wrapped);
 
   // Resident bytes: pages in use or kept for reuse, plus mappings.
   uint64_t footprint() const {
@@ -147,7 +207,7 @@ class SlabArena {
   static size_t ChunkSizeFor(size_t size) {
     if (size > kMaxChunk) return 0;
     return slab_internal::kClassTable
-        .sizes[slab_internal::kClassTable.by_eighth[(size + 7) / 8]];
+        .sizes[slab_internal::kClassTable.by_quarter[(size + 3) / 4]];
   }
   // Bytes `memory` (from Allocate(size, &mapped)) really occupies: its chunk,
   // or its whole mapping.
@@ -183,7 +243,10 @@ class SlabArena {
     SlabArena* arena;
     size_t length;
     MappedHeader* next;  // in mapped_cache_
-    size_t unused;       // keeps the item 16-byte aligned
+    uint32_t handle;     // kMappedHandleBase + slot; 0 while kept
+    uint32_t unused;
+    uint64_t user;     // MappedWord()
+    uint64_t unused2;  // keeps the item 16-byte aligned
   };
   static constexpr size_t kMappedAlign = 4096;
   static constexpr size_t kMaxCachedMapping = (size_t{1} << 20) + kMappedAlign;
@@ -224,6 +287,13 @@ class SlabArena {
   // Kept mappings by length / kMappedAlign; mapped_lock_.
   MappedHeader* mapped_cache_[kMappedBuckets] = {};
   size_t mapped_cached_count_ = 0;  // mapped_lock_
+  // Side table of live mappings by slot (address space reserved up front):
+  // a MappedHeader*, or (next free slot << 1 | 1). Written under
+  // mapped_lock_; Resolve reads a live mapping's slot without it (the owner
+  // orders that read after the write, e.g. by its own lock).
+  uintptr_t* mapped_table_ = nullptr;
+  uint32_t mapped_slots_used_ = 0;  // mapped_lock_
+  uint32_t mapped_free_slot_ = 0;   // mapped_lock_; 1 + slot, 0 = none
 
   std::atomic<uint64_t> cap_;
   std::atomic<uint64_t> resident_pages_{0};

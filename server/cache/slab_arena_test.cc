@@ -19,8 +19,8 @@ TEST(SlabArenaTest, ClassesCoverEverySizeUpToTheLargestChunk) {
     const size_t chunk = SlabArena::ChunkSizeFor(size);
     ASSERT_GE(chunk, size);
     ASSERT_GE(chunk, previous);
-    ASSERT_EQ(chunk % 8, 0u);
-    // Rounding: one 8-byte step up to 256 B, then classes ~8% apart,
+    ASSERT_EQ(chunk % 4, 0u);
+    // Rounding: one 4-byte step up to 256 B, then classes ~8% apart,
     // widened to split the page evenly (at most 1/per_page more).
     const size_t per_page = (SlabArena::kPageSize - SlabArena::kPageHeader) /
                             std::max<size_t>(size, 48);
@@ -32,6 +32,8 @@ TEST(SlabArenaTest, ClassesCoverEverySizeUpToTheLargestChunk) {
   EXPECT_EQ(SlabArena::ChunkSizeFor(SlabArena::kMaxChunk + 1), 0u);
   // Issue #10's S6 item: 48-byte header, 32 B key, 100 B value, CRLF.
   EXPECT_EQ(SlabArena::ChunkSizeFor(182), 184u);
+  // ... and with the 28-byte header.
+  EXPECT_EQ(SlabArena::ChunkSizeFor(162), 164u);
 }
 
 TEST(SlabArenaTest, AllocatesDistinctChunksAndReusesFreedOnes) {
@@ -42,7 +44,7 @@ TEST(SlabArenaTest, AllocatesDistinctChunksAndReusesFreedOnes) {
     bool mapped = true;
     void* p = arena->Allocate(100, &mapped);
     EXPECT_FALSE(mapped);
-    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 8, 0u);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 4, 0u);
     EXPECT_TRUE(seen.insert(p).second);
     std::memset(p, 0xab, 100);
     chunks.push_back(p);
@@ -79,6 +81,36 @@ TEST(SlabArenaTest, LargeAllocationsAreMappedAndKeptForReuse) {
   EXPECT_TRUE(arena->ReleaseCachedMapping());
   EXPECT_FALSE(arena->ReleaseCachedMapping());
   EXPECT_EQ(arena->footprint(), 0u);
+  arena->Release();
+}
+
+TEST(SlabArenaTest, HandlesRoundTrip) {
+  auto* arena = new SlabArena(64 * kMiB, 64 * kMiB);
+  std::vector<std::pair<void*, bool>> held;
+  std::set<uint32_t> handles;
+  for (size_t size : {30, 100, 162, 1000, 16000, 20000, 300000}) {
+    for (int i = 0; i < 3; ++i) {
+      bool mapped = false;
+      void* p = arena->Allocate(size, &mapped);
+      EXPECT_EQ(mapped, size > SlabArena::kMaxChunk) << size;
+      const uint32_t handle = arena->HandleOf(p, mapped);
+      EXPECT_NE(handle, 0u);
+      EXPECT_EQ(mapped, handle >= SlabArena::kMappedHandleBase);
+      EXPECT_TRUE(handles.insert(handle).second);
+      EXPECT_EQ(arena->Resolve(handle), p);
+      held.emplace_back(p, mapped);
+    }
+  }
+  // A freed mapping's slot is given to the next one.
+  const uint32_t freed = arena->HandleOf(held.back().first, true);
+  SlabArena::Free(held.back().first, true);
+  held.pop_back();
+  bool mapped = false;
+  void* again = arena->Allocate(500000, &mapped);
+  EXPECT_EQ(arena->HandleOf(again, true), freed);
+  EXPECT_EQ(arena->Resolve(freed), again);
+  held.emplace_back(again, true);
+  for (auto [p, m] : held) SlabArena::Free(p, m);
   arena->Release();
 }
 

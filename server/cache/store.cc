@@ -4,10 +4,10 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/hash/hash.h"
 #include "glog/logging.h"
 #include "server/cache/malloc_config.h"
 #include "server/cache/spin_lock.h"
@@ -29,7 +29,8 @@ constexpr size_t kMaxBuckets = size_t{1} << 31;
 // Bounds on the work done per lock hold by the maintenance paths, so that
 // request-path operations on the same stripe never wait long behind them.
 constexpr size_t kSweepBucketsPerHold = 64;
-constexpr size_t kEvictionsPerHold = 64;
+// Chunks a CLOCK hand visits per class-lock hold (at most one page's).
+constexpr size_t kClockChunksPerHold = 64;
 // Pages a Reclaim drains at most (each is SlabArena::kPageSize): enough to
 // keep up with a stream of the largest items, bounded per request.
 constexpr int kDrainsPerReclaim = 8;
@@ -38,8 +39,52 @@ constexpr int kReleasesPerReclaim = 64;
 // "No item in the stripe expires" for Stripe::earliest_expiry.
 constexpr int64_t kNoExpiry = std::numeric_limits<int64_t>::max();
 
-uint64_t HashKey(absl::string_view key) {
-  return absl::Hash<absl::string_view>{}(key);
+// The key hash: a seeded multiply-fold hash (the 64x64->128-bit product's
+// halves xored, as in wyhash), inline so the request path pays no call and
+// no length-prefix mixing of absl::Hash (-75 instructions per key under
+// callgrind). Top bits pick the stripe, low bits the bucket: the final fold
+// mixes every input bit into both.
+inline uint64_t Fold(uint64_t a, uint64_t b) {
+  const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
+  return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
+}
+inline uint64_t Load64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline uint64_t Load32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+constexpr uint64_t kMix0 = 0x9e3779b97f4a7c15ull;  // 2^64 / golden ratio
+constexpr uint64_t kMix1 = 0xc2b2ae3d27d4eb4full;
+constexpr uint64_t kMix2 = 0x165667b19e3779f9ull;
+
+inline uint64_t HashKey(absl::string_view key, uint64_t seed) {
+  const char* p = key.data();
+  size_t n = key.size();
+  uint64_t h = seed ^ (n * kMix0);
+  while (n > 16) {
+    h = Fold(Load64(p) ^ kMix1, Load64(p + 8) ^ h);
+    p += 16;
+    n -= 16;
+  }
+  uint64_t a = 0;
+  uint64_t b = 0;
+  if (n >= 8) {
+    a = Load64(p);
+    b = Load64(p + n - 8);
+  } else if (n >= 4) {
+    a = Load32(p);
+    b = Load32(p + n - 4);
+  } else if (n > 0) {
+    a = (uint64_t{static_cast<uint8_t>(p[0])} << 16) |
+        (uint64_t{static_cast<uint8_t>(p[n / 2])} << 8) |
+        static_cast<uint8_t>(p[n - 1]);
+  }
+  return Fold(Fold(a ^ kMix1, b ^ h ^ kMix2) ^ kMix0, h ^ kMix2);
 }
 
 uint32_t ClampExpiry(int64_t expires_at) {
@@ -99,6 +144,16 @@ bool ParseCounter(absl::string_view text, uint64_t* out) {
   return true;
 }
 
+uint64_t ClampLimit(uint64_t limit) {
+  if (limit > Store::kMaxMemoryLimit) {
+    LOG(WARNING) << "memory limit " << limit << " bytes is above the "
+                 << Store::kMaxMemoryLimit
+                 << " the cache's 32-bit item handles can address; using that";
+    return Store::kMaxMemoryLimit;
+  }
+  return limit;
+}
+
 uint32_t ChooseStripes(const StoreOptions& options) {
   if (options.stripes != 0) return options.stripes;
   uint32_t stripes = kDefaultStripes;
@@ -130,19 +185,21 @@ uint64_t ArenaCap(uint64_t limit) {
 // one, so this only needs to cover the cap comfortably.
 uint64_t ArenaReserve(uint64_t limit) {
   return std::min<uint64_t>(ArenaCap(limit) + limit / 2 + (64 << 20),
-                            uint64_t{1} << 40);
+                            internal::SlabArena::kMaxPageRange);
 }
 
 uint64_t Accounted(const Item* item) {
-  return Store::AccountedSize(item->key_len(), item->value_len, item->flags());
+  return Store::AccountedSize(item->key_len(), item->value_len(),
+                              item->flags());
 }
 
-// An item's sizes for the stripe's two counters, from one look at it:
-// Accounted() for `bytes` (the stat), and what the LRU budget charges: the
-// memory the item really holds (its chunk or mapping) plus its hash slot.
-// Charging chunks rather than Accounted() keeps the arena's footprint within
-// the limit plus partly used pages, as memcached's -m limits slab pages
-// rather than item bytes.
+// An item's sizes for the two counters, from one look at it: Accounted()
+// for `bytes` (the stat), and what the budget charges: the larger of that
+// and the memory the item really holds (its chunk or mapping) plus its
+// 4-byte hash slot. Charging chunks keeps the arena's footprint within the
+// limit plus partly used pages, as memcached's -m limits slab pages rather
+// than item bytes; charging at least Accounted() keeps `bytes` within the
+// limit.
 struct ItemSizes {
   uint64_t accounted;
   uint64_t charged;
@@ -150,12 +207,16 @@ struct ItemSizes {
 
 ItemSizes SizesOf(const Item* item) {
   const uint32_t state = item->state.load(std::memory_order_relaxed);
-  const size_t alloc = sizeof(Item) +
-                       ((state & Item::kHasFlags) != 0 ? sizeof(uint32_t) : 0) +
-                       item->key_len() + item->value_len + 2;
-  const size_t occupied = internal::SlabArena::OccupiedSize(
-      item, alloc, (state & Item::kMapped) != 0);
-  return {alloc + sizeof(Item*), occupied + sizeof(Item*)};
+  const bool mapped = (state & Item::kMapped) != 0;
+  const size_t flags = (state & Item::kHasFlags) != 0 ? sizeof(uint32_t) : 0;
+  const size_t value_len = mapped ? internal::SlabArena::MappedWord(item)
+                                  : item->lens >> Item::kKeyLenBits;
+  const size_t payload = flags + item->key_len() + value_len + 2;
+  const size_t occupied =
+      internal::SlabArena::OccupiedSize(item, sizeof(Item) + payload, mapped);
+  const uint64_t accounted = Item::kNotionalHeader + payload + sizeof(void*);
+  return {accounted,
+          std::max<uint64_t>(accounted, occupied + sizeof(uint32_t))};
 }
 
 }  // namespace
@@ -166,44 +227,56 @@ ItemSizes SizesOf(const Item* item) {
 // uses, so collecting them never allocates. Declare it before the lock holder
 // so that it is destroyed after the unlock.
 struct Store::FreeList {
-  FreeList() = default;
+  explicit FreeList(const internal::SlabArena* arena) : arena(arena) {}
   FreeList(const FreeList&) = delete;
   FreeList& operator=(const FreeList&) = delete;
   ~FreeList() {
-    while (head != nullptr) {
-      Item* next = head->hash_next;
-      Item::Unref(head);
-      head = next;
+    while (head != 0) {
+      Item* item = static_cast<Item*>(arena->Resolve(head));
+      head = item->hash_next;
+      Item::Unref(item);
     }
   }
-  void Push(Item* item) {
+  void Push(Item* item, uint32_t handle) {
     item->hash_next = head;
-    head = item;
+    head = handle;
   }
-  Item* head = nullptr;
+  const internal::SlabArena* const arena;
+  uint32_t head = 0;
 };
 
-// One stripe: a chained hash table (intrusive, through Item::hash_next) and
-// an exact LRU list (intrusive, doubly linked). CLOCK would cost a bit per
-// item instead of two links, but with malloc'd items LRU is what keeps RSS
-// bounded: under overfill the LRU tail is the oldest allocation, so
-// evictions free neighbouring blocks that coalesce, while CLOCK over the
-// hash table evicts in hash order and leaves holes everywhere
-// (//tools/memcheck overfill at 64 MiB with value sizes shifting from small
-// to large: peak RSS 137 MiB with CLOCK, 93 with LRU; bound 102.4). Removal
-// (delete, replace, lazy expiry) needs the back link anyway, and exact order
-// makes eviction predictable for operators and tests.
+// A CLOCK hand: where it stands in its class's pages (or the mapped items'
+// slots). The lock orders hand, then class or mapping lock, then a stripe's
+// (the victim's, after the class lock is dropped).
+struct alignas(64) Store::Hand {
+  SpinLock lock;
+  uint64_t cursor = 0;  // SlabArena::ClockStep's
+};
+
+// One stripe: a chained hash table, intrusive through Item::hash_next, of
+// 32-bit arena handles (4 bytes a slot and a link instead of 8).
+//
+// No LRU list: eviction is CLOCK over the arena's pages (Store::EvictOne).
+// With malloc'd items an exact LRU was what kept RSS bounded (its tail is
+// the oldest allocation, so evictions freed neighbouring blocks that
+// coalesced; CLOCK over the hash table left holes everywhere: 137 MiB peak
+// RSS against 93 under //tools/memcheck overfill at 64 MiB). With the arena
+// a hole is a chunk of its class's page, which the next item of that class
+// takes, and when value sizes shift, the footprint cap drains whole pages
+// (Reclaim) whatever the eviction order: the hand walking the pages in
+// address order keeps RSS within the same bounds (soak_test,
+// rss_bound_integration_test) and saves two links (16 bytes) per item.
 //
 // Aligned to a cache line so neighbouring stripes' locks do not false-share.
 struct alignas(64) Store::Stripe {
   SpinLock lock;
-  std::unique_ptr<Item*[]> buckets ABSL_GUARDED_BY(lock);
+  std::unique_ptr<uint32_t[]> buckets ABSL_GUARDED_BY(lock);
   size_t bucket_mask ABSL_GUARDED_BY(lock) = 0;
-  Item* lru_head ABSL_GUARDED_BY(lock) = nullptr;  // Most recently used.
-  Item* lru_tail ABSL_GUARDED_BY(lock) = nullptr;  // Least recently used.
-  uint64_t limit ABSL_GUARDED_BY(lock) = 0;        // This stripe's share.
-  uint64_t bytes ABSL_GUARDED_BY(lock) = 0;    // ItemSizes::accounted, stats
-  uint64_t charged ABSL_GUARDED_BY(lock) = 0;  // ItemSizes::charged, budget
+  // Immutable after construction.
+  const internal::SlabArena* arena = nullptr;
+  std::atomic<uint64_t>* charged = nullptr;         // Store::charged_
+  std::atomic<uint64_t>* charged_mapped = nullptr;  // and its mapped part
+  uint64_t bytes ABSL_GUARDED_BY(lock) = 0;  // ItemSizes::accounted, stats
   uint64_t count ABSL_GUARDED_BY(lock) = 0;
   uint32_t index = 0;  // Immutable after construction.
   // CAS = cas_counter << stripe_bits | index: unique store-wide without a
@@ -231,6 +304,13 @@ struct alignas(64) Store::Stripe {
 
   size_t bucket_count() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     return bucket_mask + 1;
+  }
+
+  Item* At(uint32_t handle) const {
+    return static_cast<Item*>(arena->Resolve(handle));
+  }
+  uint32_t HandleOf(const Item* item) const {
+    return arena->HandleOf(item, item->Has(Item::kMapped));
   }
 
   uint64_t CasWatermark(int stripe_bits) const
@@ -267,12 +347,13 @@ struct alignas(64) Store::Stripe {
     return Flushed(item) || IsExpired(item->expiry(), now);
   }
 
-  // The link pointing at `key`'s item, or null. A dead item found on the way
-  // is unlinked (lazy reclaim) and reported as missing.
-  Item** Find(absl::string_view key, uint64_t hash, int64_t now, FreeList* free)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    Item** slot = &buckets[hash & bucket_mask];
-    while (Item* item = *slot) {
+  // The link holding `key`'s item's handle, or null. A dead item found on
+  // the way is unlinked (lazy reclaim) and reported as missing.
+  uint32_t* Find(absl::string_view key, uint64_t hash, int64_t now,
+                 FreeList* free) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
+    uint32_t* slot = &buckets[hash & bucket_mask];
+    while (const uint32_t handle = *slot) {
+      Item* item = At(handle);
       if (item->key() == key) {
         if (Flushed(item)) {
           ++get_flushed;
@@ -289,54 +370,14 @@ struct alignas(64) Store::Stripe {
     return nullptr;
   }
 
-  // The link pointing at an item known to be linked.
-  Item** SlotOf(Item* item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    Item** slot = &buckets[HashKey(item->key()) & bucket_mask];
-    while (*slot != item) {
-      DCHECK(*slot != nullptr);
-      slot = &(*slot)->hash_next;
-    }
-    return slot;
-  }
-
-  void LruRemove(Item* item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    if (item->lru_prev != nullptr) {
-      item->lru_prev->lru_next = item->lru_next;
-    } else {
-      lru_head = item->lru_next;
-    }
-    if (item->lru_next != nullptr) {
-      item->lru_next->lru_prev = item->lru_prev;
-    } else {
-      lru_tail = item->lru_prev;
-    }
-    item->lru_prev = nullptr;
-    item->lru_next = nullptr;
-  }
-
-  void LruPushFront(Item* item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    item->lru_prev = nullptr;
-    item->lru_next = lru_head;
-    if (lru_head != nullptr) {
-      lru_head->lru_prev = item;
-    } else {
-      lru_tail = item;
-    }
-    lru_head = item;
-  }
-
-  // A read: most recently used, fetched, accessed now.
+  // A read: used (CLOCK), fetched, accessed now.
   void Access(Item* item, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    Bump(item);
-    item->Set(Item::kFetched);
+    item->Touch(Item::kFetched);
     item->last_access = ClampTime(now);
   }
 
-  void Bump(Item* item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    if (lru_head == item) return;
-    LruRemove(item);
-    LruPushFront(item);
-  }
+  // memcached's bump without a fetch (a failed add).
+  void Bump(Item* item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) { item->Touch(0); }
 
   void NoteExpiry(uint32_t expiry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     if (expiry != 0 && expiry < earliest_expiry) earliest_expiry = expiry;
@@ -346,51 +387,37 @@ struct alignas(64) Store::Stripe {
   void Link(Item* item, uint64_t hash, int64_t now, const ItemSizes& sizes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     item->last_access = ClampTime(now);
-    Item** bucket = &buckets[hash & bucket_mask];
+    uint32_t* bucket = &buckets[hash & bucket_mask];
     item->hash_next = *bucket;
-    *bucket = item;
-    LruPushFront(item);
+    *bucket = HandleOf(item);
+    item->state.fetch_or(Item::kLinked | Item::kClockOne,
+                         std::memory_order_relaxed);
     ++count;
     ++total_items;
     bytes += sizes.accounted;
-    charged += sizes.charged;
+    charged->fetch_add(sizes.charged, std::memory_order_relaxed);
+    if (item->Has(Item::kMapped)) {
+      charged_mapped->fetch_add(sizes.charged, std::memory_order_relaxed);
+    }
     NoteExpiry(item->expiry());
   }
 
   // Moves the table's reference to `free`.
-  void Unlink(Item** slot, FreeList* free) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    Item* item = *slot;
+  void Unlink(uint32_t* slot, FreeList* free)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
+    const uint32_t handle = *slot;
+    Item* item = At(handle);
     *slot = item->hash_next;
-    LruRemove(item);
+    item->state.fetch_and(~(Item::kLinked | Item::kClockMask),
+                          std::memory_order_relaxed);
     --count;
     const ItemSizes sizes = SizesOf(item);
     bytes -= sizes.accounted;
-    charged -= sizes.charged;
-    free->Push(item);
-  }
-
-  // Drops the least recently used item, counting it as reclaimed if it was
-  // dead anyway and as an eviction otherwise (memcached's lru_pull_tail).
-  void EvictTail(int64_t now, FreeList* free)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    Item* victim = lru_tail;
-    if (Dead(victim, now)) {
-      ++reclaimed;
-      if (!victim->fetched()) ++expired_unfetched;
-    } else {
-      ++evictions;
-      if (!victim->fetched()) ++evicted_unfetched;
+    charged->fetch_sub(sizes.charged, std::memory_order_relaxed);
+    if (item->Has(Item::kMapped)) {
+      charged_mapped->fetch_sub(sizes.charged, std::memory_order_relaxed);
     }
-    Unlink(SlotOf(victim), free);
-  }
-
-  // Evicts until `needed` more charged bytes (ItemSizes) fit. The caller
-  // checked that the item's Accounted() size is within the limit.
-  void MakeRoom(uint64_t needed, int64_t now, FreeList* free)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    while (charged + needed > limit && lru_tail != nullptr) {
-      EvictTail(now, free);
-    }
+    free->Push(item, handle);
   }
 
   // The bucket count to grow from, or 0 if the load factor is fine.
@@ -407,11 +434,12 @@ Store::Store(const StoreOptions& options)
       stripe_count_(ChooseStripes(options)),
       stripe_shift_(64 - Log2(stripe_count_)),
       stripe_bits_(Log2(stripe_count_)),
-      memory_limit_(options.memory_limit_bytes),
+      memory_limit_(ClampLimit(options.memory_limit_bytes)),
+      hash_seed_(std::random_device()() * kMix0 ^ std::random_device()()),
       stripes_(new Stripe[stripe_count_]),
-      arena_(
-          new internal::SlabArena(ArenaCap(options.memory_limit_bytes),
-                                  ArenaReserve(options.memory_limit_bytes))) {
+      // memory_limit_ is initialized first (declared first): clamped once.
+      arena_(new internal::SlabArena(ArenaCap(memory_limit_.load()),
+                                     ArenaReserve(memory_limit_.load()))) {
   // Before workers start allocating items: one malloc arena bounds RSS
   // under overfill (malloc_config.h has the measurements).
   ConfigureMallocForCache();
@@ -420,13 +448,15 @@ Store::Store(const StoreOptions& options)
   CHECK_EQ(stripe_count_ & (stripe_count_ - 1), 0u)
       << "stripes must be a power of two";
   CHECK_LE(max_item_size_, kMaxItemSizeLimit);
-  const uint64_t share = StripeLimit(options.memory_limit_bytes);
+  hands_ = std::make_unique<Hand[]>(2);
   for (uint32_t i = 0; i < stripe_count_; ++i) {
     Stripe& stripe = stripes_[i];
     SpinLockHolder holder(&stripe.lock);
     stripe.index = i;
-    stripe.limit = share;
-    stripe.buckets = std::make_unique<Item*[]>(kInitialBuckets);
+    stripe.arena = arena_;
+    stripe.charged = &charged_;
+    stripe.charged_mapped = &charged_mapped_;
+    stripe.buckets = std::make_unique<uint32_t[]>(kInitialBuckets);
     stripe.bucket_mask = kInitialBuckets - 1;
   }
 }
@@ -436,30 +466,33 @@ Store::~Store() {
     Stripe& stripe = stripes_[i];
     SpinLockHolder holder(&stripe.lock);
     for (size_t b = 0; b < stripe.bucket_count(); ++b) {
-      Item* item = stripe.buckets[b];
-      while (item != nullptr) {
-        Item* next = item->hash_next;
+      uint32_t handle = stripe.buckets[b];
+      while (handle != 0) {
+        Item* item = stripe.At(handle);
+        handle = item->hash_next;
         Item::Unref(item);  // Survives if an ItemRef still holds it.
-        item = next;
       }
     }
   }
   arena_->Release();
 }
 
-void Store::EvictForDrain(Item* item) {
-  const uint64_t hash = HashKey(item->drain_key());
+void Store::EvictForDrain(Item* item, int64_t now) {
+  const uint64_t hash = Hash(item->drain_key());
   Stripe& stripe = StripeFor(hash);
-  FreeList free;
+  FreeList free(arena_);
   SpinLockHolder holder(&stripe.lock);
-  Item** slot = &stripe.buckets[hash & stripe.bucket_mask];
-  while (*slot != nullptr && *slot != item) slot = &(*slot)->hash_next;
-  if (*slot == nullptr) return;  // Replaced, deleted or evicted meanwhile.
-  // Same accounting as an LRU eviction (memcached counts slab-move
-  // evictions of live items as evictions too); `now` = 0: only flushes
-  // count as dead here, the expiry clock is not at hand.
-  if (stripe.Flushed(item)) {
+  if (!item->Has(Item::kLinked)) return;  // Replaced, deleted or evicted.
+  const uint32_t handle = stripe.HandleOf(item);
+  uint32_t* slot = &stripe.buckets[hash & stripe.bucket_mask];
+  while (*slot != 0 && *slot != handle) slot = &stripe.At(*slot)->hash_next;
+  if (*slot == 0) return;
+  // memcached counts slab-move evictions of live items as evictions too,
+  // and dead items a hand meets as reclaimed (lru_pull_tail). `now` = 0:
+  // only flushes count as dead, the expiry clock is not at hand.
+  if (stripe.Dead(item, now)) {
     ++stripe.reclaimed;
+    if (!item->fetched()) ++stripe.expired_unfetched;
   } else {
     ++stripe.evictions;
     if (!item->fetched()) ++stripe.evicted_unfetched;
@@ -491,10 +524,98 @@ void Store::Reclaim() {
     ++drained;
     for (void* chunk : chunks) {
       Item* item = static_cast<Item*>(chunk);
-      EvictForDrain(item);
+      EvictForDrain(item, 0);
       Item::Unref(item);  // Frees it unless an ItemRef still holds it.
     }
   }
+}
+
+Item* Store::ClockFind(bool mapped, int64_t now) {
+  Hand& hand = hands_[mapped ? 1 : 0];
+  SpinLockHolder holder(&hand.lock);
+  const auto visit = [now](void* chunk) {
+    Item* item = static_cast<Item*>(chunk);
+    return item->ClockVisit(IsExpired(item->expiry(), now));
+  };
+  // Two wraps: one pass may only take every count down by one, a second
+  // (a third for items used since) then finds one at 0.
+  for (int wraps = 0; wraps <= 3;) {
+    bool wrapped = false;
+    void* found = mapped
+                      ? arena_->MappedClockStep(
+                            &hand.cursor, kClockChunksPerHold, visit, &wrapped)
+                      : arena_->ClockStep(-1, &hand.cursor, kClockChunksPerHold,
+                                          visit, &wrapped);
+    if (found != nullptr) return static_cast<Item*>(found);
+    if (wrapped) ++wraps;
+  }
+  return nullptr;
+}
+
+bool Store::EvictOne(int64_t now) {
+  // Two hands, one order: each sweeps its items at the same rate in bytes
+  // (bytes it took / bytes its items are charged), as one hand over all
+  // items would, so neither large nor small items are kept while the other
+  // kind turns over (a value size shift then frees the old kind's pages).
+  const double mapped =
+      static_cast<double>(charged_mapped_.load(std::memory_order_relaxed));
+  const double paged =
+      static_cast<double>(charged_.load(std::memory_order_relaxed)) - mapped;
+  const double swept_paged =
+      static_cast<double>(swept_[0].load(std::memory_order_relaxed));
+  const double swept_mapped =
+      static_cast<double>(swept_[1].load(std::memory_order_relaxed));
+  bool use_mapped =
+      mapped > 0 && (paged <= 0 || swept_mapped * paged < swept_paged * mapped);
+  Item* victim = ClockFind(use_mapped, now);
+  if (victim == nullptr) {
+    use_mapped = !use_mapped;
+    victim = ClockFind(use_mapped, now);
+  }
+  if (victim != nullptr) {
+    const uint64_t bytes = SizesOf(victim).charged;
+    swept_[use_mapped ? 1 : 0].fetch_add(bytes, std::memory_order_relaxed);
+    // Forget history once both hands went round the budget: rates follow
+    // the current mix.
+    if (swept_[0].load(std::memory_order_relaxed) +
+            swept_[1].load(std::memory_order_relaxed) >
+        2 * charged_.load(std::memory_order_relaxed)) {
+      for (std::atomic<uint64_t>& swept : swept_) {
+        swept.store(swept.load(std::memory_order_relaxed) / 2,
+                    std::memory_order_relaxed);
+      }
+    }
+    EvictForDrain(victim, now);
+    Item::Unref(victim);  // Frees it unless an ItemRef still holds it.
+    return true;
+  }
+  // Nothing the hands can take (items held, or all being stored): the
+  // emptiest page of any class (memcached's slab page reassignment).
+  std::vector<void*> chunks;
+  chunks.reserve(internal::SlabArena::kMaxChunksPerPage);
+  if (!arena_->BeginDrain(
+          [](void* chunk) { return static_cast<Item*>(chunk)->TryRef(); },
+          &chunks)) {
+    return false;
+  }
+  for (void* chunk : chunks) {
+    Item* item = static_cast<Item*>(chunk);
+    EvictForDrain(item, now);
+    Item::Unref(item);
+  }
+  return !chunks.empty();
+}
+
+void Store::MakeRoom(uint64_t needed, int64_t now) {
+  // Bounded: a hand that finds nothing twice in a row gives up (items held
+  // or racing stores), leaving the budget passed by at most this item.
+  for (int misses = 0; OverBudget(needed) && misses < 2;) {
+    misses = EvictOne(now) ? 0 : misses + 1;
+  }
+}
+
+uint64_t Store::Hash(absl::string_view key) const {
+  return HashKey(key, hash_seed_);
 }
 
 Store::Stripe& Store::StripeFor(uint64_t hash) const {
@@ -504,14 +625,14 @@ Store::Stripe& Store::StripeFor(uint64_t hash) const {
 
 ItemRef Store::Get(absl::string_view key, int64_t now) {
   if (key.size() > kMaxKeyLength) return ItemRef();
-  const uint64_t hash = HashKey(key);
+  const uint64_t hash = Hash(key);
   Stripe& stripe = StripeFor(hash);
-  FreeList free;
+  FreeList free(arena_);
   SpinLockHolder holder(&stripe.lock);
   stripe.FireFlush(now, stripe_bits_);
-  Item** slot = stripe.Find(key, hash, now, &free);
+  uint32_t* slot = stripe.Find(key, hash, now, &free);
   if (slot == nullptr) return ItemRef();
-  Item* item = *slot;
+  Item* item = stripe.At(*slot);
   stripe.Access(item, now);
   item->Ref();
   return ItemRef(item);
@@ -520,15 +641,15 @@ ItemRef Store::Get(absl::string_view key, int64_t now) {
 ItemRef Store::GetAndTouch(absl::string_view key, int64_t expires_at,
                            int64_t now) {
   if (key.size() > kMaxKeyLength) return ItemRef();
-  const uint64_t hash = HashKey(key);
+  const uint64_t hash = Hash(key);
   Stripe& stripe = StripeFor(hash);
   const uint32_t expiry = ClampExpiry(expires_at);
-  FreeList free;
+  FreeList free(arena_);
   SpinLockHolder holder(&stripe.lock);
   stripe.FireFlush(now, stripe_bits_);
-  Item** slot = stripe.Find(key, hash, now, &free);
+  uint32_t* slot = stripe.Find(key, hash, now, &free);
   if (slot == nullptr) return ItemRef();
-  Item* item = *slot;
+  Item* item = stripe.At(*slot);
   item->expires_at.store(expiry, std::memory_order_relaxed);
   stripe.NoteExpiry(expiry);
   stripe.Access(item, now);
@@ -538,15 +659,15 @@ ItemRef Store::GetAndTouch(absl::string_view key, int64_t expires_at,
 
 bool Store::Touch(absl::string_view key, int64_t expires_at, int64_t now) {
   if (key.size() > kMaxKeyLength) return false;
-  const uint64_t hash = HashKey(key);
+  const uint64_t hash = Hash(key);
   Stripe& stripe = StripeFor(hash);
   const uint32_t expiry = ClampExpiry(expires_at);
-  FreeList free;
+  FreeList free(arena_);
   SpinLockHolder holder(&stripe.lock);
   stripe.FireFlush(now, stripe_bits_);
-  Item** slot = stripe.Find(key, hash, now, &free);
+  uint32_t* slot = stripe.Find(key, hash, now, &free);
   if (slot == nullptr) return false;
-  Item* item = *slot;
+  Item* item = stripe.At(*slot);
   item->expires_at.store(expiry, std::memory_order_relaxed);
   stripe.NoteExpiry(expiry);
   stripe.Access(item, now);  // memcached's touch bumps, which marks fetched.
@@ -558,14 +679,14 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
                        uint64_t cas_in, int64_t now, uint64_t* cas_out,
                        const PutOptions& options) {
   if (key.size() > kMaxKeyLength) return StoreResult::kNotStored;
-  if (Item::AllocSize(key.size(), value.size(), flags) > max_item_size_) {
+  if (Item::NotionalSize(key.size(), value.size(), flags) > max_item_size_) {
     if (mode == StoreMode::kSet) Delete(key, now);
     return StoreResult::kTooLarge;
   }
   if (mode == StoreMode::kAppend || mode == StoreMode::kPrepend) {
     return Concat(mode == StoreMode::kAppend, key, value, cas_in, now, cas_out);
   }
-  const uint64_t hash = HashKey(key);
+  const uint64_t hash = Hash(key);
   Stripe& stripe = StripeFor(hash);
   const uint32_t expiry = ClampExpiry(expires_at);
   const uint64_t size = AccountedSize(key.size(), value.size(), flags);
@@ -577,15 +698,33 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
     std::memcpy(item->mutable_value(), value.data(), value.size());
   }
   const ItemSizes sizes = SizesOf(item);
+  // Evict (outside every stripe lock: a hand locks its victims' stripes)
+  // before linking, as memcached's item allocation does: the new item is
+  // not yet linked, so the hand cannot take it, and it lands behind the
+  // hand. For modes that may not store, look first (a failed add must not
+  // evict).
+  if (size <= memory_limit_.load(std::memory_order_relaxed) &&
+      !IsExpired(item->expiry(), now) && OverBudget(sizes.charged)) {
+    bool evict = true;
+    if (mode != StoreMode::kSet) {
+      FreeList free(arena_);
+      SpinLockHolder holder(&stripe.lock);
+      stripe.FireFlush(now, stripe_bits_);
+      const bool found = stripe.Find(key, hash, now, &free) != nullptr;
+      evict = mode == StoreMode::kAdd ? !found : found;
+    }
+    if (evict) MakeRoom(sizes.charged, now);
+  }
 
   StoreResult result = StoreResult::kNotStored;
   size_t grow_from = 0;
+  bool linked = false;
   {
-    FreeList free;  // Released after the lock, before MaybeReclaim.
+    FreeList free(arena_);  // Released after the lock, before MaybeReclaim.
     SpinLockHolder holder(&stripe.lock);
     stripe.FireFlush(now, stripe_bits_);
-    Item** slot = stripe.Find(key, hash, now, &free);
-    Item* old = slot != nullptr ? *slot : nullptr;
+    uint32_t* slot = stripe.Find(key, hash, now, &free);
+    Item* old = slot != nullptr ? stripe.At(*slot) : nullptr;
     switch (mode) {
       case StoreMode::kSet:
         result = StoreResult::kStored;
@@ -621,7 +760,8 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
       case StoreMode::kPrepend:
         break;  // Handled by Concat.
     }
-    if (result == StoreResult::kStored && size > stripe.limit) {
+    if (result == StoreResult::kStored &&
+        size > memory_limit_.load(std::memory_order_relaxed)) {
       result = StoreResult::kOutOfMemory;
       if (mode == StoreMode::kSet && old != nullptr) stripe.Unlink(slot, &free);
     } else if (result == StoreResult::kStored) {
@@ -632,14 +772,16 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
       // is gone, as in memcached; do not spend the budget on it.
       if (!IsExpired(item->expiry(), now)) {
         item->set_cas(cas);
-        stripe.MakeRoom(sizes.charged, now, &free);
         stripe.Link(item, hash, now, sizes);
         item = nullptr;
+        linked = true;
         grow_from = stripe.GrowthNeeded();
       }
     }
   }
   if (item != nullptr) Item::Unref(item);
+  // Stores racing on other threads may have taken the room meanwhile.
+  if (linked && OverBudget(0)) MakeRoom(0, now);
   if (grow_from != 0) MaybeGrow(stripe, grow_from);
   MaybeReclaim();
   return result;
@@ -647,13 +789,14 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
 
 Item* Store::Acquire(Stripe& stripe, absl::string_view key, uint64_t hash,
                      int64_t now) {
-  FreeList free;
+  FreeList free(arena_);
   SpinLockHolder holder(&stripe.lock);
   stripe.FireFlush(now, stripe_bits_);
-  Item** slot = stripe.Find(key, hash, now, &free);
+  uint32_t* slot = stripe.Find(key, hash, now, &free);
   if (slot == nullptr) return nullptr;
-  (*slot)->Ref();
-  return *slot;
+  Item* item = stripe.At(*slot);
+  item->Ref();
+  return item;
 }
 
 Store::SwapOutcome Store::SwapIfCurrent(Stripe& stripe, absl::string_view key,
@@ -662,16 +805,18 @@ Store::SwapOutcome Store::SwapIfCurrent(Stripe& stripe, absl::string_view key,
                                         uint64_t* cas_out,
                                         const int64_t* new_expiry) {
   const uint64_t size = Accounted(replacement);
+  // Evicts after the swap, if need be, unlike Put: before it, the hand might
+  // take `expected` itself and fail the swap.
   SwapOutcome outcome;
   size_t grow_from = 0;
   {
-    FreeList free;  // Released after the lock, before MaybeReclaim.
+    FreeList free(arena_);  // Released after the lock, before MaybeReclaim.
     SpinLockHolder holder(&stripe.lock);
     stripe.FireFlush(now, stripe_bits_);
-    Item** slot = stripe.Find(key, hash, now, &free);
-    if (slot == nullptr || *slot != expected) {
+    uint32_t* slot = stripe.Find(key, hash, now, &free);
+    if (slot == nullptr || stripe.At(*slot) != expected) {
       outcome = SwapOutcome::kChanged;
-    } else if (size > stripe.limit) {
+    } else if (size > memory_limit_.load(std::memory_order_relaxed)) {
       outcome = SwapOutcome::kOutOfMemory;
     } else {
       // A Touch may have moved the expiry since `expected` was read.
@@ -680,17 +825,16 @@ Store::SwapOutcome Store::SwapIfCurrent(Stripe& stripe, absl::string_view key,
           std::memory_order_relaxed);
       if (expected->key_binary()) replacement->Set(Item::kKeyBinary);
       stripe.Unlink(slot, &free);
-      const ItemSizes sizes = SizesOf(replacement);
-      stripe.MakeRoom(sizes.charged, now, &free);
       replacement->set_cas(stripe.NextCas(stripe_bits_));
       if (cas_out != nullptr) *cas_out = replacement->cas();
-      stripe.Link(replacement, hash, now, sizes);
+      stripe.Link(replacement, hash, now, SizesOf(replacement));
       replacement = nullptr;
       grow_from = stripe.GrowthNeeded();
       outcome = SwapOutcome::kSwapped;
     }
   }
   if (replacement != nullptr) Item::Unref(replacement);
+  if (outcome == SwapOutcome::kSwapped && OverBudget(0)) MakeRoom(0, now);
   if (grow_from != 0) MaybeGrow(stripe, grow_from);
   MaybeReclaim();
   return outcome;
@@ -699,7 +843,7 @@ Store::SwapOutcome Store::SwapIfCurrent(Stripe& stripe, absl::string_view key,
 StoreResult Store::Concat(bool append, absl::string_view key,
                           absl::string_view value, uint64_t cas_in, int64_t now,
                           uint64_t* cas_out) {
-  const uint64_t hash = HashKey(key);
+  const uint64_t hash = Hash(key);
   Stripe& stripe = StripeFor(hash);
   for (;;) {
     Item* old = Acquire(stripe, key, hash, now);
@@ -708,9 +852,10 @@ StoreResult Store::Concat(bool append, absl::string_view key,
       Item::Unref(old);
       return StoreResult::kExists;
     }
-    const size_t value_len = size_t{old->value_len} + value.size();
+    const size_t value_len = size_t{old->value_len()} + value.size();
     // memcached answers NOT_STORED when the combined item cannot be made.
-    if (Item::AllocSize(key.size(), value_len, old->flags()) > max_item_size_) {
+    if (Item::NotionalSize(key.size(), value_len, old->flags()) >
+        max_item_size_) {
       Item::Unref(old);
       return StoreResult::kNotStored;
     }
@@ -739,12 +884,12 @@ StoreResult Store::Concat(bool append, absl::string_view key,
 
 bool Store::Delete(absl::string_view key, int64_t now) {
   if (key.size() > kMaxKeyLength) return false;
-  const uint64_t hash = HashKey(key);
+  const uint64_t hash = Hash(key);
   Stripe& stripe = StripeFor(hash);
-  FreeList free;
+  FreeList free(arena_);
   SpinLockHolder holder(&stripe.lock);
   stripe.FireFlush(now, stripe_bits_);
-  Item** slot = stripe.Find(key, hash, now, &free);
+  uint32_t* slot = stripe.Find(key, hash, now, &free);
   if (slot == nullptr) return false;
   stripe.Unlink(slot, &free);
   return true;
@@ -766,7 +911,7 @@ DeltaResult Store::Delta(absl::string_view key, bool increment, uint64_t delta,
                          const DeltaOptions& options, int64_t now,
                          DeltaOutcome* outcome) {
   if (key.size() > kMaxKeyLength) return DeltaResult::kNotFound;
-  const uint64_t hash = HashKey(key);
+  const uint64_t hash = Hash(key);
   Stripe& stripe = StripeFor(hash);
   for (;;) {
     Item* old = Acquire(stripe, key, hash, now);
@@ -792,7 +937,7 @@ DeltaResult Store::Delta(absl::string_view key, bool increment, uint64_t delta,
         std::to_chars(digits, digits + sizeof(digits), value).ptr - digits;
     // memcached rewrites in place when the number fits, padding with spaces,
     // so the length never shrinks; it only grows when the number does.
-    const size_t value_len = std::max<size_t>(digit_count, old->value_len);
+    const size_t value_len = std::max<size_t>(digit_count, old->value_len());
     Item* item =
         Item::Create(arena_, key, old->flags(), old->expiry(), value_len);
     char* out = item->mutable_value();
@@ -822,14 +967,16 @@ DeltaResult Store::Delta(absl::string_view key, bool increment, uint64_t delta,
 DeleteResult Store::DeleteIf(absl::string_view key, bool check_cas,
                              uint64_t cas_in, int64_t now) {
   if (key.size() > kMaxKeyLength) return DeleteResult::kNotFound;
-  const uint64_t hash = HashKey(key);
+  const uint64_t hash = Hash(key);
   Stripe& stripe = StripeFor(hash);
-  FreeList free;
+  FreeList free(arena_);
   SpinLockHolder holder(&stripe.lock);
   stripe.FireFlush(now, stripe_bits_);
-  Item** slot = stripe.Find(key, hash, now, &free);
+  uint32_t* slot = stripe.Find(key, hash, now, &free);
   if (slot == nullptr) return DeleteResult::kNotFound;
-  if (check_cas && (*slot)->cas() != cas_in) return DeleteResult::kExists;
+  if (check_cas && stripe.At(*slot)->cas() != cas_in) {
+    return DeleteResult::kExists;
+  }
   stripe.Unlink(slot, &free);
   return DeleteResult::kDeleted;
 }
@@ -838,7 +985,7 @@ DeleteResult Store::Invalidate(absl::string_view key, bool check_cas,
                                uint64_t cas_in, bool set_expiry,
                                int64_t expires_at, int64_t now) {
   if (key.size() > kMaxKeyLength) return DeleteResult::kNotFound;
-  const uint64_t hash = HashKey(key);
+  const uint64_t hash = Hash(key);
   Stripe& stripe = StripeFor(hash);
   for (;;) {
     Item* old = Acquire(stripe, key, hash, now);
@@ -848,10 +995,10 @@ DeleteResult Store::Invalidate(absl::string_view key, bool check_cas,
       return DeleteResult::kExists;
     }
     // The CAS must change and items are immutable: link a stale copy.
-    Item* item =
-        Item::Create(arena_, key, old->flags(), old->expiry(), old->value_len);
-    if (old->value_len != 0) {
-      std::memcpy(item->mutable_value(), old->value().data(), old->value_len);
+    Item* item = Item::Create(arena_, key, old->flags(), old->expiry(),
+                              old->value_len());
+    if (old->value_len() != 0) {
+      std::memcpy(item->mutable_value(), old->value().data(), old->value_len());
     }
     item->Set(Item::kStale);  // and no win handed out yet
     const SwapOutcome swap =
@@ -873,7 +1020,7 @@ ItemRef Store::MetaGet(absl::string_view key, const MetaGetOptions& options,
                        int64_t now, ItemMeta* meta) {
   *meta = ItemMeta();
   if (key.size() > kMaxKeyLength) return ItemRef();
-  const uint64_t hash = HashKey(key);
+  const uint64_t hash = Hash(key);
   Stripe& stripe = StripeFor(hash);
   // A vivified item is built before the lock, in case it is needed.
   Item* fresh = nullptr;
@@ -887,12 +1034,12 @@ ItemRef Store::MetaGet(absl::string_view key, const MetaGetOptions& options,
   Item* item = nullptr;
   size_t grow_from = 0;
   {
-    FreeList free;
+    FreeList free(arena_);
     SpinLockHolder holder(&stripe.lock);
     stripe.FireFlush(now, stripe_bits_);
-    Item** slot = stripe.Find(key, hash, now, &free);
+    uint32_t* slot = stripe.Find(key, hash, now, &free);
     if (slot != nullptr) {
-      item = *slot;
+      item = stripe.At(*slot);
       meta->expiry_before = item->expiry();
       meta->fetched = item->fetched();
       meta->last_access = item->last_access;
@@ -902,13 +1049,12 @@ ItemRef Store::MetaGet(absl::string_view key, const MetaGetOptions& options,
         stripe.NoteExpiry(expiry);
       }
     } else if (fresh != nullptr && !IsExpired(fresh->expiry(), now) &&
-               Accounted(fresh) <= stripe.limit) {
+               Accounted(fresh) <=
+                   memory_limit_.load(std::memory_order_relaxed)) {
       item = fresh;
       fresh = nullptr;
       item->set_cas(stripe.NextCas(stripe_bits_));
-      const ItemSizes sizes = SizesOf(item);
-      stripe.MakeRoom(sizes.charged, now, &free);
-      stripe.Link(item, hash, now, sizes);
+      stripe.Link(item, hash, now, SizesOf(item));
       meta->created = true;
       meta->last_access = now;
       grow_from = stripe.GrowthNeeded();
@@ -932,21 +1078,26 @@ ItemRef Store::MetaGet(absl::string_view key, const MetaGetOptions& options,
   }
   if (fresh != nullptr) Item::Unref(fresh);
   if (grow_from != 0) MaybeGrow(stripe, grow_from);
-  if (meta->created) MaybeReclaim();
+  if (meta->created) {
+    // Evicts after linking (vivifying is rare, and the new item, empty, is
+    // small): the new item has its CLOCK pass like any.
+    if (OverBudget(0)) MakeRoom(0, now);
+    MaybeReclaim();
+  }
   return ItemRef(item);
 }
 
 ItemRef Store::Peek(absl::string_view key, int64_t now, ItemMeta* meta) {
   *meta = ItemMeta();
   if (key.size() > kMaxKeyLength) return ItemRef();
-  const uint64_t hash = HashKey(key);
+  const uint64_t hash = Hash(key);
   Stripe& stripe = StripeFor(hash);
-  FreeList free;
+  FreeList free(arena_);
   SpinLockHolder holder(&stripe.lock);
   stripe.FireFlush(now, stripe_bits_);
-  Item** slot = stripe.Find(key, hash, now, &free);
+  uint32_t* slot = stripe.Find(key, hash, now, &free);
   if (slot == nullptr) return ItemRef();
-  Item* item = *slot;
+  Item* item = stripe.At(*slot);
   meta->expiry_before = item->expiry();
   meta->fetched = item->fetched();
   meta->last_access = item->last_access;
@@ -969,43 +1120,32 @@ void Store::FlushAll(int64_t at_time, int64_t now) {
 }
 
 void Store::SetMemoryLimit(uint64_t bytes) {
+  bytes = ClampLimit(bytes);
   memory_limit_.store(bytes, std::memory_order_relaxed);
   arena_->set_cap(ArenaCap(bytes));
-  const uint64_t share = StripeLimit(bytes);
-  for (uint32_t i = 0; i < stripe_count_; ++i) {
-    Stripe& stripe = stripes_[i];
-    bool within = false;
-    while (!within) {
-      FreeList free;
-      SpinLockHolder holder(&stripe.lock);
-      stripe.limit = share;
-      // now = 0: expiry is not judged here, only flushes; everything counts
-      // as an eviction.
-      for (size_t n = 0; n < kEvictionsPerHold && stripe.charged > stripe.limit;
-           ++n) {
-        stripe.EvictTail(0, &free);
-      }
-      within = stripe.charged <= stripe.limit;
-    }
-  }
+  // now = 0: expiry is not judged here, only flushes; everything counts as
+  // an eviction.
+  MakeRoom(0, 0);
+  MaybeReclaim();
 }
 
 void Store::MaybeGrow(Stripe& stripe, size_t bucket_count) {
   // Allocated before, and the old array freed after, the critical section.
-  auto buckets = std::make_unique<Item*[]>(bucket_count * 2);
+  auto buckets = std::make_unique<uint32_t[]>(bucket_count * 2);
   SpinLockHolder holder(&stripe.lock);
   if (stripe.bucket_count() != bucket_count) return;  // Someone else grew it.
   // Rehashing is O(items in the stripe) under the lock, about once per
   // doubling; stripes are small because there are many of them.
   const size_t mask = bucket_count * 2 - 1;
   for (size_t b = 0; b < bucket_count; ++b) {
-    Item* item = stripe.buckets[b];
-    while (item != nullptr) {
-      Item* next = item->hash_next;
-      Item** bucket = &buckets[HashKey(item->key()) & mask];
+    uint32_t handle = stripe.buckets[b];
+    while (handle != 0) {
+      Item* item = stripe.At(handle);
+      const uint32_t next = item->hash_next;
+      uint32_t* bucket = &buckets[Hash(item->key()) & mask];
       item->hash_next = *bucket;
-      *bucket = item;
-      item = next;
+      *bucket = handle;
+      handle = next;
     }
   }
   stripe.buckets.swap(buckets);
@@ -1029,7 +1169,7 @@ size_t Store::SweepStripe(Stripe& stripe, int64_t now, size_t max_items) {
   size_t reclaimed = 0;
   size_t cursor = 0;
   for (;;) {
-    FreeList free;
+    FreeList free(arena_);
     SpinLockHolder holder(&stripe.lock);
     if (stripe.resize_generation != generation) {
       // Buckets moved under the cursor: leave the rest for the next sweep.
@@ -1040,8 +1180,9 @@ size_t Store::SweepStripe(Stripe& stripe, int64_t now, size_t max_items) {
     const size_t end =
         std::min(cursor + kSweepBucketsPerHold, stripe.bucket_count());
     for (; cursor < end; ++cursor) {
-      Item** slot = &stripe.buckets[cursor];
-      while (Item* item = *slot) {
+      uint32_t* slot = &stripe.buckets[cursor];
+      while (*slot != 0) {
+        Item* item = stripe.At(*slot);
         if (reclaimed == max_items) {
           stripe.earliest_expiry = 0;  // Not finished: scan again next time.
           return reclaimed;
@@ -1092,7 +1233,7 @@ StoreStats Store::GetStats() const {
     stats.get_expired += stripe.get_expired;
     stats.get_flushed += stripe.get_flushed;
     stats.crawler_reclaimed += stripe.crawler_reclaimed;
-    stats.hash_bytes += stripe.bucket_count() * sizeof(Item*);
+    stats.hash_bytes += stripe.bucket_count() * sizeof(uint32_t);
   }
   return stats;
 }

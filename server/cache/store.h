@@ -2,12 +2,13 @@
 //
 // Thread-safety: every Store method may be called concurrently from any
 // thread. The store is split into a power-of-two number of stripes (chosen by
-// the top bits of the key's hash), each with its own lock, hash table, LRU
-// list, CAS counter and share of the memory budget. A call touches one stripe
-// (except FlushAll, SetMemoryLimit, SweepExpired and GetStats, which visit
-// stripes one at a time). Critical sections make no syscalls, do no logging
-// and do not allocate: new items are built before the lock is taken, and
-// replaced or evicted items are released after it is dropped.
+// the top bits of the key's hash), each with its own lock, hash table and
+// CAS counter. A call takes one stripe lock at a time (FlushAll,
+// SetMemoryLimit, SweepExpired and GetStats visit stripes one after another;
+// an eviction locks the victim's stripe after dropping its own). Critical
+// sections make no syscalls, do no logging and do not allocate: new items
+// are built before the lock is taken, and replaced or evicted items are
+// released after it is dropped.
 //
 // Lifetime: an ItemRef keeps its item alive by reference count, independently
 // of the store: it stays valid after the item is replaced, deleted, evicted or
@@ -20,21 +21,32 @@
 // expires_at != 0 && expires_at <= now. Negative expires_at means already
 // dead; values beyond 2^32-1 are clamped (year 2106).
 //
-// Memory: memory_limit_bytes is a hard budget on the bytes accounted for
-// linked items, Item::AllocSize() plus one hash-table slot each (a table
-// doubles when its load factor passes 1.5, so it holds 0.67 to 1.33 slots
-// per item: one slot is the amortised cost). Each stripe owns
-// limit / stripes of it and evicts its own least recently used items to stay
-// within its share. Items that are unlinked but still held by ItemRefs are
-// not counted: they are in flight to a socket.
+// Memory: memory_limit_bytes is a budget on linked items, shared by the
+// whole store (one atomic counter): each item is charged the larger of its
+// AccountedSize() (memcached's item size plus an 8-byte hash slot, as
+// `bytes` reports it) and what it really holds (its arena chunk or mapping
+// plus a 4-byte hash slot; a table doubles when its load factor passes 1.5).
+// A store that would pass the budget first evicts by CLOCK (item.h): a hand
+// walks the arena's pages in address order, every class (so items of
+// neighbouring sizes compete, as in one LRU: a hand per class would never
+// let a 137-byte item push out an older 136-byte one), large items have
+// their own hand, moved at the same rate in bytes, and when neither finds
+// anything the emptiest page of any class is drained. Stores racing on other
+// threads may pass it by an item each, until they evict in turn. Items that are
+// unlinked but still held by ItemRefs are not counted: they are in flight to a
+// socket.
 //
 // Resident memory: items live in a SlabArena (slab_arena.h) whose footprint
 // (pages it holds plus large items mapped one by one) is capped at
 // limit + limit/16 + 8 MiB (less for limits under 32 MiB). Past the cap, the
-// store evicts every item on the pages with the fewest live bytes, out of LRU
-// order (memcached's slab page reassignment): when value sizes shift, that is
-// what keeps RSS within limit x 1.10 + 32 MiB instead of the LRU alone, whose
-// victims are spread over every page.
+// store evicts every item on the pages with the fewest live bytes, out of
+// CLOCK order (memcached's slab page reassignment): when value sizes shift,
+// that is what keeps RSS within limit x 1.10 + 32 MiB, since a chunk the
+// CLOCK hands free serves only its own class.
+//
+// The arena addresses items with 32-bit handles, so its page range is at
+// most SlabArena::kMaxPageRange (~16 GiB): memory limits above
+// kMaxMemoryLimit are clamped to it (with a warning).
 #pragma once
 
 #include <atomic>
@@ -83,8 +95,9 @@ class ItemRef {
   int64_t expires_at() const { return item_->expiry(); }
   // Stored with a base64 key (meta "b"): return the key base64-encoded.
   bool key_binary() const { return item_->key_binary(); }
-  // Item::AllocSize() of this item (meta "me" size).
-  size_t alloc_size() const { return item_->alloc_size(); }
+  // Item::NotionalSize() of this item: memcached's size for it (meta "me"
+  // size).
+  size_t alloc_size() const { return item_->notional_size(); }
 
  private:
   friend class Store;
@@ -110,7 +123,7 @@ enum class DeltaResult {
   kNotFound,
   kNonNumeric,   // "CLIENT_ERROR cannot increment or decrement non-numeric
                  // value"
-  kOutOfMemory,  // "SERVER_ERROR out of memory"; only if the stripe's share is
+  kOutOfMemory,  // "SERVER_ERROR out of memory"; only if the memory limit is
                  // smaller than the new item (tiny or shrunk memory limit).
   kExists,       // DeltaOptions::check_cas and the CAS differs.
 };
@@ -179,11 +192,11 @@ struct MetaGetOptions {
 
 struct StoreOptions {
   uint64_t memory_limit_bytes = 64ull << 20;
-  // Largest Item::AllocSize() (header + flags + key + value + CRLF)
-  // accepted, like memcached's -I. At most 1 GiB.
+  // Largest Item::NotionalSize() (memcached's 48-byte header + flags + key +
+  // value + CRLF) accepted, like memcached's -I. At most 1 GiB.
   uint64_t max_item_size = 1 << 20;
   // Power of two, at most 65536; 0 = auto: 1024, halved (down to 1) until
-  // each stripe's share holds at least 4 max-size items.
+  // limit / stripes holds at least 4 max-size items.
   uint32_t stripes = 0;
 };
 
@@ -196,7 +209,7 @@ struct StoreStats {
   uint64_t limit_maxbytes = 0;
   uint64_t evictions = 0;          // Live items evicted to make room.
   uint64_t evicted_unfetched = 0;  // ... of which never read.
-  uint64_t reclaimed = 0;  // Dead items reclaimed at the LRU tail to make room.
+  uint64_t reclaimed = 0;  // Dead items reclaimed by a CLOCK hand for room.
   uint64_t expired_unfetched = 0;  // Dead items reclaimed that were never read.
   uint64_t get_expired = 0;        // Commands that found the key expired.
   uint64_t get_flushed = 0;        // Commands that found the key flushed.
@@ -217,7 +230,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Returns the live item for key, or an empty ref. Bumps its recency.
+  // Returns the live item for key, or an empty ref. Marks it used (CLOCK).
   ItemRef Get(absl::string_view key, int64_t now);
   // Get that also sets the expiry (memcached gat). The CAS is unchanged.
   ItemRef GetAndTouch(absl::string_view key, int64_t expires_at, int64_t now);
@@ -286,10 +299,10 @@ class Store {
   // and bytes drop as that happens, as in memcached.
   void FlushAll(int64_t at_time, int64_t now);
 
-  // memcached cache_memlimit. Shrinking evicts eagerly, one stripe at a time
-  // in bounded batches, so `bytes` is within the new limit on return. The
-  // stripe count does not change; items bigger than the new per-stripe share
-  // get kOutOfMemory.
+  // memcached cache_memlimit. Shrinking evicts eagerly, by the CLOCK hands,
+  // so `bytes` is within the new limit on return. The stripe count does not
+  // change; items bigger than the new limit get kOutOfMemory. Clamped to
+  // kMaxMemoryLimit.
   void SetMemoryLimit(uint64_t bytes);
 
   // Reclaims expired and flushed items in stripes
@@ -307,21 +320,26 @@ class Store {
   // Sums the stripes, taking each lock briefly: not an atomic snapshot.
   StoreStats GetStats() const;
 
-  // Bytes charged against the budget for an item of these lengths and
-  // client flags (non-zero flags take 4 bytes).
+  // Bytes `bytes` counts for an item of these lengths and client flags
+  // (non-zero flags take 4 bytes): memcached's item size plus a pointer-size
+  // hash slot, whatever our own header costs (the budget charges at least
+  // this; see Memory above).
   static constexpr uint64_t AccountedSize(size_t key_len, size_t value_len,
                                           uint32_t flags = 0) {
-    return internal::Item::AllocSize(key_len, value_len, flags) +
-           sizeof(internal::Item*);
+    return internal::Item::NotionalSize(key_len, value_len, flags) +
+           sizeof(void*);
   }
   static constexpr size_t kMaxKeyLength = internal::Item::kMaxKeyLength;
+  // Largest memory limit the arena's 32-bit handles can serve: its cap (the
+  // limit + 1/16 + 8 MiB) and some slack within SlabArena::kMaxPageRange.
+  static constexpr uint64_t kMaxMemoryLimit = uint64_t{12} << 30;
 
  private:
   struct Stripe;
   struct FreeList;
 
   Stripe& StripeFor(uint64_t hash) const;
-  uint64_t StripeLimit(uint64_t total) const { return total / stripe_count_; }
+  uint64_t Hash(absl::string_view key) const;
 
   // Concat and Delta replace an item by one derived from it: read it under
   // the lock, build the new one outside, then link it if the key still maps
@@ -352,15 +370,41 @@ class Store {
   }
   void Reclaim();
   // Unlinks `item` (which the caller holds a reference on) if it is still
-  // linked, counting an eviction.
-  void EvictForDrain(internal::Item* item);
+  // linked, counting an eviction (or a reclaim if it is dead at `now`; 0:
+  // only flushed items count as dead).
+  void EvictForDrain(internal::Item* item, int64_t now);
+
+  // CLOCK eviction, outside every stripe lock. Whether `needed` more
+  // charged bytes pass the budget.
+  bool OverBudget(uint64_t needed) const {
+    return charged_.load(std::memory_order_relaxed) + needed >
+           memory_limit_.load(std::memory_order_relaxed);
+  }
+  // Evicts until `needed` more bytes fit or nothing can be evicted.
+  void MakeRoom(uint64_t needed, int64_t now);
+  // Evicts one item (or drains one page); false if it found nothing.
+  bool EvictOne(int64_t now);
+  // One hand's sweep for a victim, with a reference taken: the pages' hand
+  // or the mapped items'.
+  internal::Item* ClockFind(bool mapped, int64_t now);
 
   const uint64_t max_item_size_;
   const uint32_t stripe_count_;
   const int stripe_shift_;  // hash >> stripe_shift_ = stripe index.
   const int stripe_bits_;   // log2(stripe_count_), low bits of every CAS.
   std::atomic<uint64_t> memory_limit_;
+  // Charged bytes of linked items (see Memory above), store-wide, and of
+  // those mapped.
+  std::atomic<uint64_t> charged_{0};
+  std::atomic<uint64_t> charged_mapped_{0};
+  // Charged bytes the pages' and the mapped items' hands evicted (halved
+  // now and then): EvictOne keeps their rates equal.
+  std::atomic<uint64_t> swept_[2] = {};
+  const uint64_t hash_seed_;
   std::unique_ptr<Stripe[]> stripes_;
+  struct Hand;
+  // CLOCK hands: the arena pages', then the mapped items'.
+  std::unique_ptr<Hand[]> hands_;
   // Item memory. The store holds one reference (released in ~Store); items
   // still held by ItemRefs keep it alive after that.
   internal::SlabArena* const arena_;

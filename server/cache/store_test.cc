@@ -418,6 +418,93 @@ TEST(StoreTest, EvictsLeastRecentlyUsedFirst) {
   EXPECT_LE(stats.bytes, stats.limit_maxbytes);
 }
 
+// CLOCK (item.h): a new item survives one pass of the hand, a used one two,
+// so an item read before a newer one was stored outlives it only if the
+// hand has not gone by since the read.
+TEST(StoreTest, ClockGivesUsedItemsASecondPass) {
+  const std::string value(100, 'v');
+  const uint64_t item = Store::AccountedSize(2, value.size());
+  Store store(Options(3 * item, 1 << 20, 1));
+  Set(store, "k0", value);
+  Set(store, "k1", value);
+  Set(store, "k2", value);
+  EXPECT_TRUE(store.Get("k0", kNow));
+  // The hand takes k0 to 1, k1 and k2 to 0, then evicts k1.
+  Set(store, "k3", value);
+  EXPECT_FALSE(store.Get("k1", kNow));
+  // Next in line: k2 (0). k0 is read again (2), so it outlives k3 too.
+  EXPECT_TRUE(store.Get("k0", kNow));
+  Set(store, "k4", value);
+  EXPECT_FALSE(store.Get("k2", kNow));
+  Set(store, "k5", value);
+  EXPECT_FALSE(store.Get("k3", kNow));
+  for (const char* key : {"k0", "k4", "k5"}) {
+    EXPECT_TRUE(store.Get(key, kNow)) << key;
+  }
+  const StoreStats stats = store.GetStats();
+  EXPECT_EQ(stats.evictions, 3u);
+  EXPECT_EQ(stats.evicted_unfetched, 3u);
+}
+
+// Items of neighbouring sizes live in different arena classes; the hand
+// walks every class's pages, so the older one goes first whatever its size.
+TEST(StoreTest, ClockEvictsAcrossSizeClasses) {
+  Store store(Options(3 * Store::AccountedSize(2, 200), 1 << 20, 1));
+  Set(store, "a0", std::string(100, 'a'));
+  Set(store, "b0", std::string(101, 'b'));
+  Set(store, "c0", std::string(140, 'c'));
+  for (int i = 0; i < 4; ++i) {
+    Set(store, absl::StrCat("d", i), std::string(120 + 3 * i, 'd'));
+  }
+  for (const char* key : {"a0", "b0", "c0"}) {
+    EXPECT_FALSE(store.Get(key, kNow)) << key;
+  }
+  for (const char* key : {"d0", "d1", "d2", "d3"}) {
+    EXPECT_TRUE(store.Get(key, kNow)) << key;
+  }
+}
+
+// Values over SlabArena::kMaxChunk are mapped one by one; their own hand
+// evicts them, in the same order.
+TEST(StoreTest, ClockEvictsLargeItems) {
+  const std::string value(100 << 10, 'L');
+  const uint64_t limit = 8 * Store::AccountedSize(3, value.size()) + 4096 * 8;
+  Store store(Options(limit, 1 << 20, 1));
+  for (int i = 0; i < 8; ++i) Set(store, absl::StrCat("L", i, "x"), value);
+  EXPECT_EQ(store.GetStats().evictions, 0u);
+  EXPECT_TRUE(store.Get("L0x", kNow));
+  for (int i = 8; i < 40; ++i) {
+    ASSERT_EQ(Set(store, absl::StrCat("L", i, "x"), value),
+              StoreResult::kStored);
+    ASSERT_LE(store.GetStats().bytes, limit);
+  }
+  const StoreStats stats = store.GetStats();
+  EXPECT_GE(stats.evictions, 32u);
+  EXPECT_FALSE(store.Get("L1x", kNow));
+  EXPECT_TRUE(store.Get("L39x", kNow));
+  EXPECT_EQ(GetValue(store, "L39x"), value);
+  // Small items still find room: the pages' hand has nothing, the mapped
+  // items' hand gives it.
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(Set(store, absl::StrCat("s", i), "small"), StoreResult::kStored);
+  }
+  EXPECT_EQ(GetValue(store, "s99"), "small");
+  EXPECT_LE(store.GetStats().bytes, limit);
+}
+
+// The arena's 32-bit handles address at most ~16 GiB: larger limits are
+// clamped (the server's flag is checked against kMaxMemoryLimit too).
+TEST(StoreTest, MemoryLimitIsClampedToWhatHandlesAddress) {
+  Store store(Options(64ull << 30));
+  EXPECT_EQ(store.GetStats().limit_maxbytes, Store::kMaxMemoryLimit);
+  store.SetMemoryLimit(1ull << 40);
+  EXPECT_EQ(store.GetStats().limit_maxbytes, Store::kMaxMemoryLimit);
+  store.SetMemoryLimit(64 << 20);
+  EXPECT_EQ(store.GetStats().limit_maxbytes, 64u << 20);
+  EXPECT_EQ(Set(store, "k", "v"), StoreResult::kStored);
+  EXPECT_EQ(GetValue(store, "k"), "v");
+}
+
 TEST(StoreTest, EvictingADeadItemCountsAsReclaimed) {
   const std::string value(100, 'v');
   const uint64_t item = Store::AccountedSize(2, value.size());
@@ -717,7 +804,7 @@ TEST(StoreTest, HashTablesGrow) {
   const StoreStats stats = store.GetStats();
   EXPECT_EQ(stats.curr_items, 20000u);
   // Load factor at most 1.5.
-  EXPECT_GE(stats.hash_bytes / sizeof(void*) * 3 / 2, 20000u);
+  EXPECT_GE(stats.hash_bytes / sizeof(uint32_t) * 3 / 2, 20000u);
   EXPECT_GT(stats.hash_bytes, initial);
 }
 

@@ -512,6 +512,8 @@ TEST(LifecycleTest, StartupErrorsAreOneLineAndNonZeroBeforeListening) {
       {{"--pid_file=/nonexistent/memshard.pid", "--port=0"},
        "memshard: --pid_file=/nonexistent/memshard.pid: "},
       {{"--shutdown_grace=-1", "--port=0"}, "memshard: --shutdown_grace"},
+      {{"--memory_limit_mb=1000000", "--port=0"},
+       "memshard: --memory_limit_mb must be at most 12288"},
   };
   for (const Case& c : cases) {
     std::string output;
