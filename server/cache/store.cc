@@ -272,6 +272,17 @@ struct alignas(64) Store::Stripe {
   SpinLock lock;
   std::unique_ptr<uint32_t[]> buckets ABSL_GUARDED_BY(lock);
   size_t bucket_mask ABSL_GUARDED_BY(lock) = 0;
+  // `buckets` and `bucket_mask` for Store::Prefetch, which reads them
+  // without the lock: stored (relaxed) whenever those change, so a prefetch
+  // may use a stale or mismatched pair. It only ever prefetches with them,
+  // and a prefetch never faults.
+  std::atomic<const uint32_t*> prefetch_buckets{nullptr};
+  std::atomic<size_t> prefetch_mask{0};
+
+  void PublishBuckets() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
+    prefetch_buckets.store(buckets.get(), std::memory_order_relaxed);
+    prefetch_mask.store(bucket_mask, std::memory_order_relaxed);
+  }
   // Immutable after construction.
   const internal::SlabArena* arena = nullptr;
   std::atomic<uint64_t>* charged = nullptr;         // Store::charged_
@@ -458,6 +469,7 @@ Store::Store(const StoreOptions& options)
     stripe.charged_mapped = &charged_mapped_;
     stripe.buckets = std::make_unique<uint32_t[]>(kInitialBuckets);
     stripe.bucket_mask = kInitialBuckets - 1;
+    stripe.PublishBuckets();
   }
 }
 
@@ -621,6 +633,16 @@ uint64_t Store::Hash(absl::string_view key) const {
 Store::Stripe& Store::StripeFor(uint64_t hash) const {
   // Top bits pick the stripe, low bits the bucket: independent choices.
   return stripes_[stripe_bits_ == 0 ? 0 : hash >> stripe_shift_];
+}
+
+void Store::Prefetch(absl::string_view key) const {
+  if (key.size() > kMaxKeyLength) return;
+  const uint64_t hash = Hash(key);
+  const Stripe& stripe = StripeFor(hash);
+  const uint32_t* buckets =
+      stripe.prefetch_buckets.load(std::memory_order_relaxed);
+  const size_t mask = stripe.prefetch_mask.load(std::memory_order_relaxed);
+  __builtin_prefetch(buckets + (hash & mask));
 }
 
 ItemRef Store::Get(absl::string_view key, int64_t now) {
@@ -1150,6 +1172,7 @@ void Store::MaybeGrow(Stripe& stripe, size_t bucket_count) {
   }
   stripe.buckets.swap(buckets);
   stripe.bucket_mask = mask;
+  stripe.PublishBuckets();
   ++stripe.resize_generation;
   // `holder` unlocks before `buckets` (now the old array) is freed.
 }

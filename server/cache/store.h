@@ -230,6 +230,10 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
+  // Starts loading the cache line of key's hash bucket, without the lock
+  // and without any effect: a multiget calls it for the keys it is about
+  // to look up, so their bucket misses overlap.
+  void Prefetch(absl::string_view key) const;
   // Returns the live item for key, or an empty ref. Marks it used (CLOCK).
   ItemRef Get(absl::string_view key, int64_t now);
   // Get that also sets the expiry (memcached gat). The CAS is unchanged.
