@@ -61,7 +61,8 @@ int64_t ConnectionTable::unix_now() const {
   return ns / 1000000000 - (ns % 1000000000 < 0 ? 1 : 0);
 }
 
-void ConnectionTable::Admit(int fd) {
+void ConnectionTable::Admit(int fd, const sockaddr* peer,
+                            socklen_t peer_length) {
   int64_t limit = context_->options.max_connections;
   if (context_->curr_connections.fetch_add(1, std::memory_order_relaxed) >=
       limit) {
@@ -86,7 +87,7 @@ void ConnectionTable::Admit(int fd) {
   }
   idle_tail_ = c;
   if (auto* d = DirectoryOf(context_, worker_->index())) {
-    d->Link(&c->record, fd, loop().now());
+    d->Link(&c->record, fd, loop().now(), peer, peer_length);
   }
   metrics_->Add(Counter::total_connections);
   metrics_->AddGauge(Gauge::curr_connections, 1);

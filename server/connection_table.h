@@ -12,6 +12,8 @@
 // idle timeout sweep only looks at the front (without --idle_timeout the
 // list is in no particular order).
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -44,8 +46,9 @@ class ConnectionTable {
   ConnectionTable& operator=(const ConnectionTable&) = delete;
 
   // Takes ownership of an accepted socket: admits it or, over
-  // --max_connections, tells the client and closes it.
-  void Admit(int fd);
+  // --max_connections, tells the client and closes it. `peer` is the
+  // address accept4 returned (`stats conns` shows it); null: ask the kernel.
+  void Admit(int fd, const sockaddr* peer = nullptr, socklen_t peer_length = 0);
 
   // Called by a connection as it closes.
   void OnClosed(Connection* connection);

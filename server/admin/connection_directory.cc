@@ -39,19 +39,26 @@ std::string ConnectionRecord::Address(absl::string_view unix_path) const {
   }
 }
 
-void ConnectionDirectory::Link(ConnectionRecord* record, int fd,
-                               absl::Time now) {
+void ConnectionDirectory::Link(ConnectionRecord* record, int fd, absl::Time now,
+                               const sockaddr* peer, socklen_t peer_length) {
   record->fd_ = fd;
-  sockaddr_storage peer{};
-  socklen_t length = sizeof(peer);
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) == 0) {
-    record->family_ = peer.ss_family;
-    if (peer.ss_family == AF_INET) {
-      const auto* in = reinterpret_cast<const sockaddr_in*>(&peer);
+  sockaddr_storage asked{};
+  if (peer == nullptr) {
+    peer_length = sizeof(asked);
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&asked), &peer_length) ==
+        0) {
+      peer = reinterpret_cast<const sockaddr*>(&asked);
+    }
+  }
+  if (peer != nullptr && peer_length >= sizeof(sa_family_t)) {
+    record->family_ = peer->sa_family;
+    if (peer->sa_family == AF_INET && peer_length >= sizeof(sockaddr_in)) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(peer);
       std::memcpy(record->address_.data(), &in->sin_addr, 4);
       record->port_ = ntohs(in->sin_port);
-    } else if (peer.ss_family == AF_INET6) {
-      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&peer);
+    } else if (peer->sa_family == AF_INET6 &&
+               peer_length >= sizeof(sockaddr_in6)) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(peer);
       std::memcpy(record->address_.data(), &in6->sin6_addr, 16);
       record->port_ = ntohs(in6->sin6_port);
     }

@@ -92,9 +92,12 @@ class ConnectionDirectory {
   ConnectionDirectory(const ConnectionDirectory&) = delete;
   ConnectionDirectory& operator=(const ConnectionDirectory&) = delete;
 
-  // Owner thread: records `fd`'s peer address (getpeername) and makes the
-  // record visible. `record` must stay valid until Unlink().
-  void Link(ConnectionRecord* record, int fd, absl::Time now);
+  // Owner thread: records `fd`'s peer address and makes the record
+  // visible. `record` must stay valid until Unlink(). The address is
+  // `peer` (`peer_length` bytes, as accept4 filled them), or asked of the
+  // kernel with getpeername when `peer` is null.
+  void Link(ConnectionRecord* record, int fd, absl::Time now,
+            const sockaddr* peer = nullptr, socklen_t peer_length = 0);
   // Owner thread; no-op for a record that is not linked.
   void Unlink(ConnectionRecord* record);
 

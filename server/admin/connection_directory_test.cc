@@ -1,5 +1,6 @@
 #include "server/admin/connection_directory.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -74,6 +75,35 @@ TEST(ConnectionDirectoryTest, RecordsPeerAddressStateAndActivity) {
   directory.Unlink(&record);
   directory.Unlink(&record);  // not linked: no-op
   EXPECT_EQ(directory.size(), 0u);
+}
+
+TEST(ConnectionDirectoryTest, TakesThePeerAddressAcceptReturned) {
+  ConnectionDirectory directory;
+  ConnectionRecord v4;
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(4242);
+  ASSERT_EQ(inet_pton(AF_INET, "10.1.2.3", &in.sin_addr), 1);
+  // No socket behind fd -1: the address must come from `peer` alone.
+  directory.Link(&v4, -1, absl::Now(), reinterpret_cast<sockaddr*>(&in),
+                 sizeof(in));
+  EXPECT_EQ(v4.Address(""), "tcp:10.1.2.3:4242");
+  ConnectionRecord v6;
+  sockaddr_in6 in6{};
+  in6.sin6_family = AF_INET6;
+  in6.sin6_port = htons(11211);
+  ASSERT_EQ(inet_pton(AF_INET6, "fd00::7", &in6.sin6_addr), 1);
+  directory.Link(&v6, -1, absl::Now(), reinterpret_cast<sockaddr*>(&in6),
+                 sizeof(in6));
+  EXPECT_EQ(v6.Address(""), "tcp6:[fd00::7]:11211");
+  // A truncated address is not read past its length.
+  ConnectionRecord truncated;
+  directory.Link(&truncated, -1, absl::Now(), reinterpret_cast<sockaddr*>(&in),
+                 sizeof(sa_family_t) + 2);
+  EXPECT_EQ(truncated.Address(""), "tcp:0.0.0.0:0");
+  directory.Unlink(&v4);
+  directory.Unlink(&v6);
+  directory.Unlink(&truncated);
 }
 
 TEST(ConnectionDirectoryTest, UnixPeersShowTheServerPath) {
