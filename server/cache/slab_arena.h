@@ -159,19 +159,13 @@ class SlabArena {
     return (static_cast<const MappedHeader*>(memory) - 1)->user;
   }
 
-  // CLOCK support. The class serving `size` bytes (-1 if mapped).
-  static int ClassFor(size_t size) {
-    if (size > kMaxChunk) return -1;
-    return slab_internal::kClassTable.by_quarter[(size + 3) / 4];
-  }
-  int class_count() const { return class_count_; }
-  // A hand over class `cls`'s chunks (every class's if `cls` < 0) in address
-  // order: calls visit(chunk)
-  // under the class lock for each carved chunk from *cursor (a chunk index
-  // in the page range, kept by the caller) on, at most `budget` chunks and
-  // never past one page, and returns the chunk for which visit returns true,
-  // or null. *cursor moves past the chunks visited; *wrapped is set when it
-  // went round to the range's start.
+  // CLOCK support. A hand over class `cls`'s chunks (every class's if
+  // `cls` < 0) in address order: calls visit(chunk) under the class lock
+  // for each carved chunk from *cursor (a chunk index in the page range,
+  // kept by the caller) on, at most `budget` chunks and never past one page,
+  // and returns the chunk for which visit returns true, or null. *cursor
+  // moves past the chunks visited; *wrapped is set when it went round to the
+  // range's start.
   void* ClockStep(int cls, uint64_t* cursor, size_t budget,
                   absl::FunctionRef<bool(void*)> visit, bool* wrapped);
   // The same over live mappings, in slot order (under the mapping lock).
