@@ -10,7 +10,9 @@
 // (memcached's slab page reassignment, done inline), which returns the page
 // for any class to reuse, or to the kernel.
 //
-// Layout: one reserved range of address space, 64 KiB aligned. A page's first
+// Layout: one reserved range of address space, 64 KiB aligned, advised to
+// use transparent huge pages (a region with a page given back to the kernel
+// stops using them). A page's first
 // 16 bytes point back to the arena, so a chunk is freed from its address
 // alone; its bookkeeping lives in a side array. Allocations larger than
 // kMaxChunk (or made when the range is used up) are mapped one by one. A

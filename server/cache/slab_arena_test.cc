@@ -1,8 +1,12 @@
 #include "server/cache/slab_arena.h"
 
 #include <algorithm>
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -62,6 +66,47 @@ TEST(SlabArenaTest, AllocatesDistinctChunksAndReusesFreedOnes) {
   while (arena->ReleaseFreePage()) {
   }
   EXPECT_EQ(arena->footprint(), 0u);
+  arena->Release();
+}
+
+// The VmFlags of the mapping holding `address` (/proc/self/smaps), e.g.
+// "rd wr mr mw me ac hg"; empty if none holds it.
+std::string VmFlagsAt(const void* address) {
+  std::ifstream smaps("/proc/self/smaps");
+  const uintptr_t a = reinterpret_cast<uintptr_t>(address);
+  bool inside = false;
+  std::string line;
+  while (std::getline(smaps, line)) {
+    uintptr_t start, end;
+    // A mapping's first line is "start-end perms ..."; its attribute lines
+    // ("Size:", "AnonHugePages:", ...) never scan as two numbers.
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &start, &end) ==
+        2) {
+      inside = start <= a && a < end;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return line.substr(8) + " ";
+    }
+  }
+  return "";
+}
+
+TEST(SlabArenaTest, PagesAskForHugePagesUntilOneIsGivenBack) {
+  auto* arena = new SlabArena(64 * kMiB, 64 * kMiB);
+  bool mapped = true;
+  void* chunk = arena->Allocate(100, &mapped);
+  ASSERT_FALSE(mapped);
+  // Lookups land all over the cache: huge pages spare a TLB miss each.
+  EXPECT_NE(VmFlagsAt(chunk).find(" hg "), std::string::npos)
+      << VmFlagsAt(chunk);
+  // A page given back leaves a hole khugepaged would fill again with a
+  // whole huge page: its region stops asking.
+  SlabArena::Free(chunk, false);
+  ASSERT_TRUE(arena->ReleaseFreePage());
+  EXPECT_NE(VmFlagsAt(chunk).find(" nh "), std::string::npos)
+      << VmFlagsAt(chunk);
+  // The rest of the range still asks.
+  EXPECT_NE(VmFlagsAt(static_cast<char*>(chunk) + 8 * kMiB).find(" hg "),
+            std::string::npos);
   arena->Release();
 }
 
