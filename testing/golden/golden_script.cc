@@ -170,6 +170,22 @@ class PayloadParser {
       pieces->push_back(std::move(piece));
       return absl::OkStatus();
     }
+    // {N~M}: a number from N to M, for what a second's tick may change (a
+    // TTL left).
+    if (const size_t tilde = inner.find('~');
+        tilde != absl::string_view::npos) {
+      if (!expect_)
+        return absl::InvalidArgumentError("{N~M} only in expected lines");
+      if (!absl::SimpleAtoi(inner.substr(0, tilde), &piece.low) ||
+          !absl::SimpleAtoi(inner.substr(tilde + 1), &piece.high) ||
+          piece.low > piece.high) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("bad range {", inner, "}"));
+      }
+      piece.kind = Piece::Kind::kRange;
+      pieces->push_back(std::move(piece));
+      return absl::OkStatus();
+    }
     // {N*text}: text repeated N times.
     if (!inner.empty() && std::isdigit(static_cast<unsigned char>(inner[0]))) {
       const size_t star = inner.find('*');
@@ -447,6 +463,9 @@ class Player {
         case Piece::Kind::kAnyText:
           out += "{*}";
           break;
+        case Piece::Kind::kRange:
+          absl::StrAppend(&out, "{", piece.low, "~", piece.high, "}");
+          break;
       }
     }
     return out;
@@ -483,8 +502,9 @@ class Player {
           break;
         }
         case Piece::Kind::kCapture:
+        case Piece::Kind::kRange:
         case Piece::Kind::kAnyText: {
-          const bool digits = piece.kind == Piece::Kind::kCapture;
+          const bool digits = piece.kind != Piece::Kind::kAnyText;
           std::string value;
           for (;;) {
             std::string byte;
@@ -505,7 +525,13 @@ class Player {
           got += value;
           if (digits) {
             if (value.empty()) return Mismatch(pieces, got, "expected digits");
-            variables_[piece.text] = value;
+            if (piece.kind == Piece::Kind::kCapture) {
+              variables_[piece.text] = value;
+            } else if (uint64_t number = 0; !absl::SimpleAtoi(value, &number) ||
+                                            number < piece.low ||
+                                            number > piece.high) {
+              return Mismatch(pieces, got, "number out of range");
+            }
           }
           break;
         }

@@ -33,10 +33,13 @@ struct Piece {
     kVariable,  // The value of variable `text`, plus `offset` ("{now+60}").
     kCapture,   // Expect only: one or more decimal digits, bound to `text`.
     kAnyText,   // Expect only: zero or more bytes other than CR and LF.
+    kRange,  // Expect only: decimal digits, from `low` to `high` ("{59~60}").
   };
   Kind kind = Kind::kLiteral;
   std::string text;
   int64_t offset = 0;
+  uint64_t low = 0;
+  uint64_t high = 0;
 };
 
 struct Step {

@@ -14,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace memshard::golden {
@@ -163,6 +164,9 @@ TEST(ParseScriptTest, RejectsMistakesWithTheLine) {
       {"@memshard-only a\n@memcached-only b\n> a\n", "exclude each other"},
       {"# nothing\n", "no steps"},
       {"> \\s\n> \n", "t:2: empty line"},
+      {"> {1~2}\n", "only in expected"},
+      {"< {2~1}\n", "bad range"},
+      {"< {a~1}\n", "bad range"},
   };
   for (const auto& c : cases) {
     absl::StatusOr<Script> script = ParseScript("t", c.text);
@@ -206,6 +210,20 @@ TEST(PlayScriptTest, AnyTextStopsAtTheLineEnd) {
       Play("> VERSION 1.2.3\\r\\nEND\\r\\n\n< VERSION {*}\\r\\nEND\\r\\n\n")
           .ok());
   EXPECT_FALSE(Play("> 12a\\r\\n\n< {=n}\\r\\n\n").ok());
+}
+
+TEST(PlayScriptTest, RangeTakesANumberWithinItsBounds) {
+  EXPECT_TRUE(Play("> VA t59 X\\r\\n\n< VA t{59~60} X\\r\\n\n").ok());
+  EXPECT_TRUE(Play("> VA t60 X\\r\\n\n< VA t{59~60} X\\r\\n\n").ok());
+  for (const char* out_of_range : {"t58", "t61", "t600", "t X"}) {
+    absl::Status status = Play(
+        absl::StrCat("> VA ", out_of_range, "\\r\\n\n< VA t{59~60}\\r\\n\n"));
+    EXPECT_FALSE(status.ok()) << out_of_range;
+  }
+  absl::Status status = Play("> t61\\r\\n\n< t{59~60}\\r\\n\n");
+  EXPECT_TRUE(absl::StrContains(status.message(), "number out of range"))
+      << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "{59~60}")) << status;
 }
 
 TEST(PlayScriptTest, NowIsUnixTime) {
