@@ -327,7 +327,9 @@ TEST(LoadgenTest, OpenLoopMeasuresFromTheScheduledTime) {
     }
   }
   EXPECT_GT(slow, 150u) << result->ToText();
-  EXPECT_LT(slow, 260u) << result->ToText();
+  // Not all: the schedule goes on after the stall. Loose, because on a
+  // loaded machine (CI's sanitizer passes) the stall itself stretches.
+  EXPECT_LT(slow, 450u) << result->ToText();
   EXPECT_GE(s.latency.max(), 250 * 1000 * 1000);
   EXPECT_GT(s.send_lag.count(), 0u);
 }
