@@ -189,7 +189,8 @@
   F(Y, evicted_unfetched, COUNTER, STORE,                                      \
     "memshard_items_evicted_unfetched_total",                                  \
     "Live items evicted that were never read")                                 \
-  F(Y, evicted_active, COUNTER, ZERO, "", "Always 0: no active-item rescue")   \
+  F(Y, evicted_active, COUNTER, STORE, "memshard_items_evicted_active_total",  \
+    "Live items evicted although used since the CLOCK hand last passed")       \
   F(Y, evictions, COUNTER, STORE, "memcached_items_evicted_total",             \
     "Live items evicted to make room")                                         \
   F(Y, reclaimed, COUNTER, STORE, "memcached_items_reclaimed_total",           \

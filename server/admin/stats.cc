@@ -68,6 +68,8 @@ uint64_t StoreValue(Stat stat, const cache::StoreStats& s) {
       return s.expired_unfetched;
     case Stat::evicted_unfetched:
       return s.evicted_unfetched;
+    case Stat::evicted_active:
+      return s.evicted_active;
     case Stat::evictions:
       return s.evictions;
     case Stat::reclaimed:

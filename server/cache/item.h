@@ -167,28 +167,6 @@ struct Item {
     return false;
   }
 
-  // A CLOCK hand's visit, on a chunk it holds the class lock of (so the
-  // chunk is not reallocated meanwhile, and a live count means an item):
-  // skips chunks that are free or not linked, takes one off the CLOCK count
-  // of a linked item, and takes a reference (returning true) on one whose
-  // count was 0 or that is `dead`.
-  bool ClockVisit(bool dead) {
-    uint32_t s = state.load(std::memory_order_acquire);
-    for (;;) {
-      if ((s & kCountMask) == 0 || (s & kLinked) == 0) return false;
-      if (!dead && (s & kClockMask) != 0) {
-        if (state.compare_exchange_weak(s, s - kClockOne,
-                                        std::memory_order_acquire,
-                                        std::memory_order_acquire)) {
-          return false;
-        }
-      } else if (state.compare_exchange_weak(s, s + 1,
-                                             std::memory_order_acquire,
-                                             std::memory_order_acquire)) {
-        return true;
-      }
-    }
-  }
   // Under the stripe lock: a hit or bump sets the CLOCK count to 2 (and the
   // other `bits`); a no-op load on most hits.
   void Touch(uint32_t bits) {
@@ -273,10 +251,12 @@ struct Item {
     DCHECK_LT(before & kCountMask, kCountMask) << "reference count overflow";
   }
 
-  // acq_rel: every other holder's reads happen before the free.
-  static void Unref(Item* item) {
-    const uint32_t before = item->state.fetch_sub(1, std::memory_order_acq_rel);
-    if ((before & kCountMask) == 1) {
+  // Drops `n` references in one atomic (an eviction drops the table's and
+  // the hand's together). acq_rel: every other holder's reads happen
+  // before the free.
+  static void Unref(Item* item, uint32_t n = 1) {
+    const uint32_t before = item->state.fetch_sub(n, std::memory_order_acq_rel);
+    if ((before & kCountMask) == n) {
       item->~Item();
       SlabArena::Free(item, (before & kMapped) != 0);
     }

@@ -31,10 +31,12 @@
 // neighbouring sizes compete, as in one LRU: a hand per class would never
 // let a 137-byte item push out an older 136-byte one), large items have
 // their own hand, moved at the same rate in bytes, and when neither finds
-// anything the emptiest page of any class is drained. Stores racing on other
-// threads may pass it by an item each, until they evict in turn. Items that are
-// unlinked but still held by ItemRefs are not counted: they are in flight to a
-// socket.
+// anything the emptiest page of any class is drained. A hand's search is
+// bounded (kMaxClockVisits; store_eviction.cc has the policy), so a writer
+// at full memory never walks the whole store under its lock. Stores racing
+// on other threads may pass it by an item each, until they evict in turn.
+// Items that are unlinked but still held by ItemRefs are not counted: they
+// are in flight to a socket.
 //
 // Resident memory: items live in a SlabArena (slab_arena.h) whose footprint
 // (pages it holds plus large items mapped one by one) is capped at
@@ -209,6 +211,9 @@ struct StoreStats {
   uint64_t limit_maxbytes = 0;
   uint64_t evictions = 0;          // Live items evicted to make room.
   uint64_t evicted_unfetched = 0;  // ... of which never read.
+  // ... taken by a CLOCK hand although used since it last went by: its
+  // bounded search (kMaxClockVisits) found no item that was not.
+  uint64_t evicted_active = 0;
   uint64_t reclaimed = 0;  // Dead items reclaimed by a CLOCK hand for room.
   uint64_t expired_unfetched = 0;  // Dead items reclaimed that were never read.
   uint64_t get_expired = 0;        // Commands that found the key expired.
@@ -220,6 +225,8 @@ struct StoreStats {
   uint64_t arena_bytes = 0;
   uint64_t arena_cap = 0;    // Past it, pages are drained (see Memory above).
   uint64_t slabs_moved = 0;  // Pages drained (their items evicted) so far.
+  // Chunks and mapped slots the CLOCK hands examined (eviction work).
+  uint64_t clock_visits = 0;
   uint64_t stripes = 0;
 };
 
@@ -232,8 +239,16 @@ class Store {
 
   // Starts loading the cache line of key's hash bucket, without the lock
   // and without any effect: a multiget calls it for the keys it is about
-  // to look up, so their bucket misses overlap.
-  void Prefetch(absl::string_view key) const;
+  // to look up, so their bucket misses overlap. Returns a token for
+  // PrefetchItem (the key's hash).
+  uint64_t Prefetch(absl::string_view key) const;
+  // Prefetch's second stage, once the bucket's line has had time to arrive:
+  // starts loading the first item chained in the bucket of Prefetch's
+  // `token` (its header, key and value start: the key's own item unless
+  // the bucket chains several). It reads the bucket under the stripe lock,
+  // since a resize frees the old array, and skips large (mapped) items,
+  // whose memory is unmapped when they are freed. No other effect.
+  void PrefetchItem(uint64_t token) const;
   // Returns the live item for key, or an empty ref. Marks it used (CLOCK).
   ItemRef Get(absl::string_view key, int64_t now);
   // Get that also sets the expiry (memcached gat). The CAS is unchanged.
@@ -337,6 +352,11 @@ class Store {
   // Largest memory limit the arena's 32-bit handles can serve: its cap (the
   // limit + 1/16 + 8 MiB) and some slack within SlabArena::kMaxPageRange.
   static constexpr uint64_t kMaxMemoryLimit = uint64_t{12} << 30;
+  // Most linked items one CLOCK search examines, besides 16 times as many
+  // chunks of any kind (store_eviction.cc, Store::ClockFind, has the
+  // policy): bounds a writer's eviction work at full memory, whatever the
+  // store's size.
+  static constexpr size_t kMaxClockVisits = 256;
 
  private:
   struct Stripe;
@@ -366,17 +386,20 @@ class Store {
                             const int64_t* new_expiry = nullptr);
   void MaybeGrow(Stripe& stripe, size_t bucket_count);
   size_t SweepStripe(Stripe& stripe, int64_t now, size_t max_items);
-  // Called outside every stripe lock after an item was built: when the
-  // arena's footprint passed its cap, gives back unused pages and drains the
-  // emptiest ones (evicting their items) until it is within, boundedly.
+  // Called outside every stripe lock, by Put before it allocates its item
+  // (a drain never takes the page of the item being stored) and by the
+  // other writers after linking theirs: when the arena's footprint passed
+  // its cap, gives back unused pages and drains the emptiest ones (evicting
+  // their items) until it is within, boundedly.
   void MaybeReclaim() {
     if (arena_->OverCap()) Reclaim();
   }
   void Reclaim();
-  // Unlinks `item` (which the caller holds a reference on) if it is still
-  // linked, counting an eviction (or a reclaim if it is dead at `now`; 0:
-  // only flushed items count as dead).
-  void EvictForDrain(internal::Item* item, int64_t now);
+  // Unlinks `item` if it is still linked, counting an eviction (or a
+  // reclaim if it is dead at `now`; 0: only flushed items count as dead),
+  // and drops the reference the caller holds on it. Returns the charged
+  // bytes it freed (0 if the item was no longer linked).
+  uint64_t EvictForDrain(internal::Item* item, int64_t now);
 
   // CLOCK eviction, outside every stripe lock. Whether `needed` more
   // charged bytes pass the budget.
@@ -389,7 +412,7 @@ class Store {
   // Evicts one item (or drains one page); false if it found nothing.
   bool EvictOne(int64_t now);
   // One hand's sweep for a victim, with a reference taken: the pages' hand
-  // or the mapped items'.
+  // or the mapped items'. Bounded by kMaxClockVisits.
   internal::Item* ClockFind(bool mapped, int64_t now);
 
   const uint64_t max_item_size_;
