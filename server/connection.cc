@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
 
+#include "absl/base/optimization.h"
 #include "glog/logging.h"
 #include "server/admin/request_latency.h"
 #include "server/auth/ascii_auth.h"
@@ -31,6 +33,49 @@ ssize_t ReadNoCancel(int fd, char* buffer, size_t size) {
 // turn answers at most kRequestBudget * kKeysPerRequest keys (1024, about a
 // millisecond) however they are spread over requests.
 constexpr size_t kKeysPerRequest = 16;
+
+// Pipelined requests whose keys one look-ahead prefetches: about what one
+// write of a pipelining client holds, and no more keys than
+// CacheOrca::Prefetch takes.
+constexpr size_t kLookAheadRequests = CacheOrca::kPrefetchKeys;
+
+// in[consumed...], unchecked (substr's check costs on every request).
+absl::string_view Rest(absl::string_view in, size_t consumed) {
+  return absl::string_view(in.data() + consumed, in.size() - consumed);
+}
+
+bool IsBinaryGet(BinaryOpcode op) {
+  return op == BinaryOpcode::kGet || op == BinaryOpcode::kGetQ ||
+         op == BinaryOpcode::kGetK || op == BinaryOpcode::kGetKQ;
+}
+
+// ScanRetrievalKeys for the binary protocol: the keys of the gets (get,
+// getq, getk, getkq) among the complete packets at the front of `input`,
+// at most `max_requests` of them; returns the bytes scanned. Unchecked
+// (ParseBinary judges each packet when it executes): a hint.
+size_t ScanBinaryRetrievalKeys(absl::string_view input, size_t max_requests,
+                               absl::string_view* keys, size_t* key_count) {
+  *key_count = 0;
+  size_t pos = 0;
+  for (size_t n = 0; n < max_requests; ++n) {
+    if (input.size() - pos < kBinaryHeaderSize) break;
+    const auto* header = reinterpret_cast<const uint8_t*>(input.data() + pos);
+    if (header[0] != kBinaryRequestMagic) break;
+    const size_t key_length = size_t{header[2]} << 8 | header[3];
+    const size_t extras_length = header[4];
+    const size_t body_length = size_t{header[8]} << 24 |
+                               size_t{header[9]} << 16 |
+                               size_t{header[10]} << 8 | header[11];
+    if (input.size() - pos - kBinaryHeaderSize < body_length) break;
+    if (IsBinaryGet(static_cast<BinaryOpcode>(header[1])) && key_length > 0 &&
+        extras_length + key_length <= body_length) {
+      keys[(*key_count)++] =
+          input.substr(pos + kBinaryHeaderSize + extras_length, key_length);
+    }
+    pos += kBinaryHeaderSize + body_length;
+  }
+  return pos;
+}
 
 bool IsRetrieval(Command command) {
   return command == Command::kGet || command == Command::kGets ||
@@ -253,6 +298,8 @@ bool Connection::StepRead() {
 void Connection::StepProcess() {
   // Set again below if we stop with complete requests still buffered.
   more_requests_ = false;
+  // Nothing of this turn's input has been looked ahead at yet.
+  table_->lookahead_end() = nullptr;
   // A sliced retrieval goes first; nothing behind it runs before its END.
   if (io_ != nullptr && io_->retrieval != nullptr &&
       (budget_ <= 0 ||
@@ -338,6 +385,12 @@ bool Connection::ProcessText(absl::string_view in) {
             IsRetrieval(request.command)) {
           return ProcessManyKeys(request, consumed);
         }
+        // Depth 1 pays this compare alone.
+        if (ABSL_PREDICT_FALSE(consumed < in.size())) {
+          LookAhead(IsRetrieval(request.command) ? request.keys[0]
+                                                 : absl::string_view(),
+                    Rest(in, consumed));
+        }
         outcome =
             table_->orca().Execute(request, table_->unix_now(), &output());
       }
@@ -404,6 +457,11 @@ bool Connection::ProcessMeta(absl::string_view in) {
           return false;
         }
       } else {
+        if (ABSL_PREDICT_FALSE(consumed < in.size())) {
+          LookAhead(request.command == MetaCommand::kGet ? request.key
+                                                         : absl::string_view(),
+                    Rest(in, consumed));
+        }
         table_->orca().Execute(request, table_->unix_now(), &output());
       }
       RecordRequestLatency(table_->metrics(), LatencyFamily::kMeta,
@@ -465,6 +523,10 @@ bool Connection::ProcessBinary(absl::string_view in) {
           outcome = CacheOrca::Outcome::kClose;
         }
       } else {
+        if (ABSL_PREDICT_FALSE(consumed < in.size())) {
+          LookAhead(IsBinaryGet(request.op) ? request.key : absl::string_view(),
+                    Rest(in, consumed));
+        }
         outcome = table_->orca().Execute(request, &authenticated_,
                                          table_->unix_now(), &output());
       }
@@ -566,6 +628,32 @@ bool Connection::ContinueRetrieval() {
   io_->retrieval.reset();
   input().Consume(consumed);
   return true;
+}
+
+void Connection::LookAhead(absl::string_view front_key,
+                           absl::string_view next) {
+  const char*& end = table_->lookahead_end();
+  // Scanned already (the end is in this input, or null): prefetched when
+  // the request before the scanned ones executed.
+  if (std::less<const char*>()(next.data(), end)) return;
+  // The request about to execute first: its misses overlap the others'
+  // too.
+  absl::string_view keys[CacheOrca::kPrefetchKeys];
+  const size_t first = front_key.empty() ? 0 : 1;
+  keys[0] = front_key;
+  size_t count = 0;
+  const size_t scanned =
+      protocol_ == Protocol::kBinary
+          ? ScanBinaryRetrievalKeys(next, kLookAheadRequests - first,
+                                    keys + first, &count)
+          : ScanRetrievalKeys(next, kLookAheadRequests - first, keys + first,
+                              CacheOrca::kPrefetchKeys - first, &count);
+  // The request ending there scans again (nothing scanned: a storage
+  // command or an incomplete request is next).
+  end = next.data() + scanned;
+  // The front key alone would only be prefetched just before its lookup.
+  if (count == 0) return;
+  table_->orca().Prefetch(absl::MakeConstSpan(keys, count + first));
 }
 
 bool Connection::ProcessAsciiAuth(absl::string_view in) {

@@ -149,6 +149,15 @@ class Connection : public EventHandler {
   // Answers the next slice of io_->retrieval within the budget left; at the
   // last key consumes the request and returns true.
   bool ContinueRetrieval();
+  // Cache mode, called as a request parsed from the front of the input is
+  // about to execute, `next` being the bytes behind it and `front_key` its
+  // key if it is a single-key retrieval (else empty): when `next` holds
+  // pipelined requests not scanned yet this turn, prefetches the front key
+  // and the keys of the retrievals among the next kLookAheadRequests
+  // (CacheOrca::Prefetch), so each finds its bucket and item in cache when
+  // its turn comes. Requests still execute one by one, in order: a
+  // prefetch is only a hint.
+  void LookAhead(absl::string_view front_key, absl::string_view next);
   // Discards bytes of an oversized value already answered with an error.
   void Swallow();
   void AppendError(absl::string_view kind, absl::string_view message,

@@ -86,6 +86,12 @@ class ConnectionTable {
   // holds none.
   InputBuffer& shared_input() { return shared_input_; }
   OutputChain& shared_output() { return shared_output_; }
+  // Connection's look-ahead over pipelined requests: where, in the input of
+  // the connection processing now, the bytes already scanned for keys to
+  // prefetch end (only compared, never read). Reset by every
+  // Connection::StepProcess; one per worker, as one connection processes
+  // at a time.
+  const char*& lookahead_end() { return lookahead_end_; }
   int64_t unix_now() const;
 
  private:
@@ -108,6 +114,7 @@ class ConnectionTable {
   std::unique_ptr<ProxyOrca> proxy_;
   InputBuffer shared_input_;
   OutputChain shared_output_;
+  const char* lookahead_end_ = nullptr;
   // The idle-order list is kept in order only for the idle sweep
   // (--idle_timeout); otherwise Touch() is a no-op and a request writes
   // no other connection's links.

@@ -29,8 +29,12 @@ class CacheHandler {
   CacheHandler(cache::Store* store, WorkerMetrics* metrics)
       : store_(store), metrics_(metrics) {}
 
-  // Store::Prefetch: a hint before a batch of lookups; counts nothing.
-  void Prefetch(absl::string_view key) const { store_->Prefetch(key); }
+  // Store::Prefetch and PrefetchItem: hints before a batch of lookups;
+  // count nothing.
+  uint64_t Prefetch(absl::string_view key) const {
+    return store_->Prefetch(key);
+  }
+  void PrefetchItem(uint64_t token) const { store_->PrefetchItem(token); }
   // get/gets, binary Get*: cmd_get, get_hits or get_misses.
   cache::ItemRef Get(absl::string_view key, int64_t now);
   // gat/gats, binary GAT*: counted as touches only, like memcached.

@@ -183,6 +183,19 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CacheOrca::AppendValues(
   }
 }
 
+void CacheOrca::Prefetch(absl::Span<const absl::string_view> keys) {
+  DCHECK_LE(keys.size(), kPrefetchKeys);
+  uint64_t tokens[kPrefetchKeys];
+  size_t n = 0;
+  // Every bucket first, so their misses overlap; then each bucket's item,
+  // whose address the bucket holds: by then the first bucket has had a
+  // lookup's worth of time to arrive, and the rest arrive meanwhile.
+  for (const absl::string_view key : keys) {
+    if (key.size() <= kMaxKeyLength) tokens[n++] = handler_.Prefetch(key);
+  }
+  for (size_t i = 0; i < n; ++i) handler_.PrefetchItem(tokens[i]);
+}
+
 void CacheOrca::Retrieve(const Request& request, int64_t now,
                          OutputChain* out) {
   AppendValues(request, request.keys, now, out);

@@ -57,6 +57,13 @@ class CacheOrca {
   void RetrieveSlice(const Request& request, size_t first, size_t count,
                      int64_t now, OutputChain* out);
 
+  // The keys of pipelined retrievals about to execute (Connection's
+  // look-ahead), at most kPrefetchKeys: starts loading their buckets, then
+  // the items those buckets lead to, so that each lookup finds them in
+  // cache. A hint: no effect on the store, the stats or any reply.
+  static constexpr size_t kPrefetchKeys = 16;
+  void Prefetch(absl::Span<const absl::string_view> keys);
+
   const ServerContext& context() const { return *context_; }
 
   // A text `set` refused before its data block (value over the item size

@@ -385,4 +385,74 @@ ParseResult ParseText(absl::string_view input, const TextParserOptions& options,
   }
 }
 
+size_t ScanRetrievalKeys(absl::string_view input, size_t max_lines,
+                         absl::string_view* keys, size_t max_keys,
+                         size_t* key_count) {
+  *key_count = 0;
+  size_t pos = 0;
+  for (size_t lines = 0; lines < max_lines && *key_count < max_keys; ++lines) {
+    const char* const begin = input.data() + pos;
+    const size_t left = input.size() - pos;
+    if (left < 2) break;
+    // Storage commands first, from their first bytes alone: a run of
+    // pipelined sets pays no search for their line ends.
+    switch (begin[0]) {
+      case 's':
+      case 'a':
+      case 'r':
+      case 'p':
+      case 'c':
+        return pos;
+      case 'm':
+        if (begin[1] == 's') return pos;
+        break;
+      default:
+        break;
+    }
+    const char* const newline =
+        static_cast<const char*>(std::memchr(begin, '\n', left));
+    if (newline == nullptr) break;
+    const char* end = newline;
+    pos += end - begin + 1;
+    if (end > begin && end[-1] == '\r') --end;
+    // The command, and how many tokens precede the keys (gat's exptime).
+    // Plain byte compares: this runs once per pipelined request.
+    const size_t length = end - begin;
+    size_t skip = 0;
+    bool one_key = false;  // mg: the rest are flags
+    const char* p = nullptr;
+    if (length > 4 && begin[0] == 'g' && begin[2] == 't' &&
+        (begin[1] == 'e' || begin[1] == 'a')) {
+      skip = begin[1] == 'a' ? 1 : 0;
+      if (begin[3] == ' ') {
+        p = begin + 4;
+      } else if (begin[3] == 's' && begin[4] == ' ') {
+        p = begin + 5;
+      }
+    } else if (length > 3 && begin[0] == 'm' && begin[1] == 'g' &&
+               begin[2] == ' ') {
+      p = begin + 3;
+      one_key = true;
+    }
+    if (p == nullptr) continue;
+    while (p < end) {
+      if (*p == ' ') {
+        ++p;
+        continue;
+      }
+      const char* space =
+          static_cast<const char*>(std::memchr(p, ' ', end - p));
+      if (space == nullptr) space = end;
+      if (skip > 0) {
+        --skip;
+      } else {
+        keys[(*key_count)++] = absl::string_view(p, space - p);
+        if (one_key || *key_count == max_keys) break;
+      }
+      p = space;
+    }
+  }
+  return pos;
+}
+
 }  // namespace memshard

@@ -69,4 +69,17 @@ struct TextParserOptions {
 ParseResult ParseText(absl::string_view input, const TextParserOptions& options,
                       size_t* consumed, Request* request);
 
+// Look-ahead for pipelined retrievals, so a connection can prefetch their
+// keys' buckets before it executes them: collects into `keys` (at most
+// `max_keys`, count in `*key_count`) the keys of the retrievals (get, gets,
+// gat, gats, mg) among at most `max_lines` complete lines at the front of
+// `input`, and returns the bytes of the lines scanned. A hint, not a parse:
+// keys are not validated (an mg key in base64 is returned as sent), lines
+// it does not recognise are skipped, and it stops before a storage command
+// (set, add, replace, append, prepend, cas, ms), whose data block is not a
+// line, and at the first incomplete line.
+size_t ScanRetrievalKeys(absl::string_view input, size_t max_lines,
+                         absl::string_view* keys, size_t max_keys,
+                         size_t* key_count);
+
 }  // namespace memshard

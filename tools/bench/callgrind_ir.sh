@@ -16,6 +16,10 @@
 # descriptor limit), reconnects included. Use a -c opt build: the default
 # one keeps DCHECKs. Profiles stay in the printed directory
 # (callgrind_annotate --inclusive=yes FILE).
+# Instructions are not time: with 10,000 keys everything is in cache, so
+# work that only saves cache misses shows here as a cost alone (S2's
+# look-ahead prefetch, Connection::LookAhead, adds ~300 instructions per
+# request; bench.py's 1M keys show what it saves).
 set -euo pipefail
 kind=$1 bin=$2 scenario=$3 secs=${4:-5}
 loadgen=${5:-bazel-bin/tools/loadgen/loadgen}
