@@ -1,6 +1,8 @@
 #pragma once
 
 // Connection: one client socket, driven by an explicit state machine.
+// connection.cc has the state machine (read, write, close, drain);
+// connection_requests.cc parses and answers the requests.
 //
 // Thread-safety: none. A connection lives on one worker; every call comes
 // from that worker's event loop. It is destroyed by the loop at the end of

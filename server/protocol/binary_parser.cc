@@ -274,4 +274,28 @@ BinaryParseResult ParseBinary(absl::string_view input,
   return result;
 }
 
+size_t ScanBinaryRetrievalKeys(absl::string_view input, size_t max_requests,
+                               absl::string_view* keys, size_t* key_count) {
+  *key_count = 0;
+  size_t pos = 0;
+  for (size_t n = 0; n < max_requests; ++n) {
+    if (input.size() - pos < kBinaryHeaderSize) break;
+    const auto* header = reinterpret_cast<const uint8_t*>(input.data() + pos);
+    if (header[0] != kBinaryRequestMagic) break;
+    const size_t key_length = size_t{header[2]} << 8 | header[3];
+    const size_t extras_length = header[4];
+    const size_t body_length = size_t{header[8]} << 24 |
+                               size_t{header[9]} << 16 |
+                               size_t{header[10]} << 8 | header[11];
+    if (input.size() - pos - kBinaryHeaderSize < body_length) break;
+    if (IsBinaryGet(static_cast<BinaryOpcode>(header[1])) && key_length > 0 &&
+        extras_length + key_length <= body_length) {
+      keys[(*key_count)++] =
+          input.substr(pos + kBinaryHeaderSize + extras_length, key_length);
+    }
+    pos += kBinaryHeaderSize + body_length;
+  }
+  return pos;
+}
+
 }  // namespace memshard

@@ -183,4 +183,20 @@ BinaryParseResult ParseBinary(absl::string_view input,
                               const BinaryParserOptions& options,
                               size_t* consumed, BinaryRequest* request);
 
+// The binary gets: get, getq, getk, getkq.
+inline bool IsBinaryGet(BinaryOpcode op) {
+  return op == BinaryOpcode::kGet || op == BinaryOpcode::kGetQ ||
+         op == BinaryOpcode::kGetK || op == BinaryOpcode::kGetKQ;
+}
+
+// ScanRetrievalKeys (text_parser.h) for the binary protocol, the
+// connection's look-ahead over pipelined requests: collects into `keys`
+// (count in `*key_count`) the keys of the gets among at most `max_requests`
+// complete packets at the front of `input`, and returns the bytes of the
+// packets scanned. It stops at the first incomplete packet or bad magic. A
+// hint, not a parse: nothing else is checked (ParseBinary judges each packet
+// when it executes). `keys` must have room for `max_requests`.
+size_t ScanBinaryRetrievalKeys(absl::string_view input, size_t max_requests,
+                               absl::string_view* keys, size_t* key_count);
+
 }  // namespace memshard

@@ -245,6 +245,42 @@ TEST(BinaryParserTest, OpaqueAndPipelining) {
                           "GetKQ quiet key=b opaque=2", "Noop"));
 }
 
+TEST(BinaryParserTest, ScanFindsTheKeysOfPipelinedGets) {
+  Frame set = Op(BinaryOpcode::kSet, "s");
+  set.extras = std::string(8, '\0');
+  set.value = "value";
+  const std::string input = Op(BinaryOpcode::kGet, "a").Bytes() + set.Bytes() +
+                            Op(BinaryOpcode::kGetKQ, "b").Bytes() +
+                            Op(BinaryOpcode::kNoop).Bytes() +
+                            Op(BinaryOpcode::kGetQ, "c").Bytes();
+  absl::string_view keys[8];
+  size_t count = 0;
+  EXPECT_EQ(ScanBinaryRetrievalKeys(input, 8, keys, &count), input.size());
+  ASSERT_EQ(count, 3u);
+  EXPECT_EQ(keys[0], "a");
+  EXPECT_EQ(keys[1], "b");
+  EXPECT_EQ(keys[2], "c");
+  // At most max_requests packets, whatever they are.
+  EXPECT_EQ(ScanBinaryRetrievalKeys(input, 2, keys, &count),
+            Op(BinaryOpcode::kGet, "a").Bytes().size() + set.Bytes().size());
+  EXPECT_EQ(count, 1u);
+  // It stops at an incomplete packet, and at bad magic.
+  const std::string get_d = Op(BinaryOpcode::kGet, "d").Bytes();
+  const std::string cut = get_d + get_d.substr(0, get_d.size() - 1);
+  EXPECT_EQ(ScanBinaryRetrievalKeys(cut, 8, keys, &count), get_d.size());
+  EXPECT_EQ(count, 1u);
+  Frame bad = Op(BinaryOpcode::kGet, "e");
+  bad.magic = 0x81;
+  EXPECT_EQ(ScanBinaryRetrievalKeys(bad.Bytes() + get_d, 8, keys, &count), 0u);
+  EXPECT_EQ(count, 0u);
+  // A key longer than its body is no key.
+  Frame liar = Op(BinaryOpcode::kGet, "f");
+  liar.key_length = 200;
+  EXPECT_EQ(ScanBinaryRetrievalKeys(liar.Bytes(), 8, keys, &count),
+            liar.Bytes().size());
+  EXPECT_EQ(count, 0u);
+}
+
 TEST(BinaryParserTest, BadMagicCloses) {
   Frame f = Op(BinaryOpcode::kGet, "k");
   f.magic = 0x81;  // a response
