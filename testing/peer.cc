@@ -44,4 +44,12 @@ void PeerTest::SetUp() {
   server_ = *std::move(server);
 }
 
+void ConnectedPeerTest::SetUp() {
+  PeerTest::SetUp();
+  if (server_ == nullptr) return;
+  absl::StatusOr<std::unique_ptr<BlockingClient>> client = server_->Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  client_ = *std::move(client);
+}
+
 }  // namespace memshard

@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "gtest/gtest.h"
+#include "testing/blocking_client.h"
 #include "testing/server_process.h"
 
 namespace memshard {
@@ -65,6 +66,15 @@ class PeerTest : public ::testing::TestWithParam<Peer> {
 
  private:
   const std::vector<std::string> memshard_args_;
+};
+
+// PeerTest with one client connected to the peer as `client_` (null when
+// `server_` is).
+class ConnectedPeerTest : public PeerTest {
+ protected:
+  using PeerTest::PeerTest;
+  void SetUp() override;
+  std::unique_ptr<BlockingClient> client_;
 };
 
 }  // namespace memshard

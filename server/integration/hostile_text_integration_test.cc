@@ -257,19 +257,9 @@ TEST_F(HostileTextTest, ClientsThatDisconnectMidValue) {
 
 // --- The replies above, from memshard and memcached alike -------------------
 
-class HostileRepliesTest : public PeerTest {
+class HostileRepliesTest : public ConnectedPeerTest {
  protected:
-  HostileRepliesTest() : PeerTest({"--workers=1"}) {}
-
-  void SetUp() override {
-    PeerTest::SetUp();
-    if (server_ == nullptr) return;
-    auto client = server_->Connect();
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = *std::move(client);
-  }
-
-  std::unique_ptr<BlockingClient> client_;
+  HostileRepliesTest() : ConnectedPeerTest({"--workers=1"}) {}
 };
 
 TEST_P(HostileRepliesTest, LyingLengths) {

@@ -19,17 +19,9 @@
 namespace memshard {
 namespace {
 
-class PipelineOrderTest : public PeerTest {
+class PipelineOrderTest : public ConnectedPeerTest {
  protected:
-  PipelineOrderTest() : PeerTest({"--workers=1"}) {}
-
-  void SetUp() override {
-    PeerTest::SetUp();
-    if (server_ == nullptr) return;
-    auto client = server_->Connect();
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = *std::move(client);
-  }
+  PipelineOrderTest() : ConnectedPeerTest({"--workers=1"}) {}
 
   // Sends `requests` in one write, then "mn", and returns every reply
   // before MN.
@@ -53,8 +45,6 @@ class PipelineOrderTest : public PeerTest {
     if (reply.size() >= 4) reply.resize(reply.size() - 4);
     return reply;
   }
-
-  std::unique_ptr<BlockingClient> client_;
 };
 
 INSTANTIATE_TEST_SUITE_P(Peers, PipelineOrderTest, ::testing::ValuesIn(kPeers),
