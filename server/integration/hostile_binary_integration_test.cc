@@ -63,8 +63,10 @@ void HostileBinaryTest::ExpectErrorThenClose(const std::string& frame,
   }
   EXPECT_TRUE(client->PeerClosed(absl::Seconds(3)))
       << "the connection was not closed";
-  // Judged from the header: never waits for a body that will not come.
-  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  // Judged from the header: never waits for a body that will not come (a
+  // server that did would not close at all). Generous: on a loaded
+  // machine the close of an all-max frame took 1.2 s once.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2.5));
 }
 
 TEST_F(HostileBinaryTest, BadMagic) {
