@@ -121,8 +121,10 @@ bool Connection::ProcessText(absl::string_view in) {
         }
         // Depth 1 pays this compare alone.
         if (ABSL_PREDICT_FALSE(consumed < in.size())) {
-          LookAhead(IsRetrieval(request.command) ? request.keys[0]
-                                                 : absl::string_view(),
+          // "gat 10" alone is a retrieval of no keys (memcached: END).
+          LookAhead(IsRetrieval(request.command) && !request.keys.empty()
+                        ? request.keys[0]
+                        : absl::string_view(),
                     Rest(in, consumed));
         }
         outcome =

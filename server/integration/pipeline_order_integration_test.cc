@@ -66,6 +66,20 @@ TEST_P(PipelineOrderTest, SetBetweenGetsAppliesInOrder) {
             "VALUE a 0 4\r\nnewr\r\nEND\r\n");
 }
 
+// A retrieval of no keys ("gat 10" alone is one, answered END) with more
+// requests behind it: the look-ahead once read its missing first key (the
+// connection fuzzer, under UBSan). First thing on a fresh server, so the
+// worker's request holds no keys from before.
+TEST_P(PipelineOrderTest, RetrievalWithoutKeysBeforeMore) {
+  EXPECT_EQ(Pipelined({"gat 10\r\n", "set a 0 0 1\r\nx\r\n", "get a\r\n",
+                       "gats 5\r\n", "get a\r\n"}),
+            "END\r\n"
+            "STORED\r\n"
+            "VALUE a 0 1\r\nx\r\nEND\r\n"
+            "END\r\n"
+            "VALUE a 0 1\r\nx\r\nEND\r\n");
+}
+
 TEST_P(PipelineOrderTest, LongPipelineMatchesOneAtATime) {
   // More requests than one look-ahead covers (16), mixing hits, misses, a
   // key that is too long, multigets, meta gets and other commands; keys
