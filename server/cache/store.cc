@@ -191,54 +191,40 @@ void Store::PrefetchItem(uint64_t token) const {
 }
 
 ItemRef Store::Get(absl::string_view key, int64_t now) {
-  if (key.size() > kMaxKeyLength) return ItemRef();
-  const uint64_t hash = Hash(key);
-  Stripe& stripe = StripeFor(hash);
-  FreeList free(arena_);
-  SpinLockHolder holder(&stripe.lock);
-  stripe.FireFlush(now, stripe_bits_);
-  uint32_t* slot = stripe.Find(key, hash, now, &free);
-  if (slot == nullptr) return ItemRef();
-  Item* item = stripe.At(*slot);
-  stripe.Access(item, now);
-  item->Ref();
-  return ItemRef(item);
+  return FindLive(key, now, ItemRef(),
+                  [now](Stripe& stripe, uint32_t* slot, FreeList*) {
+                    Item* item = stripe.At(*slot);
+                    stripe.Access(item, now);
+                    item->Ref();
+                    return ItemRef(item);
+                  });
 }
 
 ItemRef Store::GetAndTouch(absl::string_view key, int64_t expires_at,
                            int64_t now) {
-  if (key.size() > kMaxKeyLength) return ItemRef();
-  const uint64_t hash = Hash(key);
-  Stripe& stripe = StripeFor(hash);
   const uint32_t expiry = ClampExpiry(expires_at);
-  FreeList free(arena_);
-  SpinLockHolder holder(&stripe.lock);
-  stripe.FireFlush(now, stripe_bits_);
-  uint32_t* slot = stripe.Find(key, hash, now, &free);
-  if (slot == nullptr) return ItemRef();
-  Item* item = stripe.At(*slot);
-  item->expires_at.store(expiry, std::memory_order_relaxed);
-  stripe.NoteExpiry(expiry);
-  stripe.Access(item, now);
-  item->Ref();
-  return ItemRef(item);
+  return FindLive(key, now, ItemRef(),
+                  [expiry, now](Stripe& stripe, uint32_t* slot, FreeList*) {
+                    Item* item = stripe.At(*slot);
+                    item->expires_at.store(expiry, std::memory_order_relaxed);
+                    stripe.NoteExpiry(expiry);
+                    stripe.Access(item, now);
+                    item->Ref();
+                    return ItemRef(item);
+                  });
 }
 
 bool Store::Touch(absl::string_view key, int64_t expires_at, int64_t now) {
-  if (key.size() > kMaxKeyLength) return false;
-  const uint64_t hash = Hash(key);
-  Stripe& stripe = StripeFor(hash);
   const uint32_t expiry = ClampExpiry(expires_at);
-  FreeList free(arena_);
-  SpinLockHolder holder(&stripe.lock);
-  stripe.FireFlush(now, stripe_bits_);
-  uint32_t* slot = stripe.Find(key, hash, now, &free);
-  if (slot == nullptr) return false;
-  Item* item = stripe.At(*slot);
-  item->expires_at.store(expiry, std::memory_order_relaxed);
-  stripe.NoteExpiry(expiry);
-  stripe.Access(item, now);  // memcached's touch bumps, which marks fetched.
-  return true;
+  return FindLive(key, now, false,
+                  [expiry, now](Stripe& stripe, uint32_t* slot, FreeList*) {
+                    Item* item = stripe.At(*slot);
+                    item->expires_at.store(expiry, std::memory_order_relaxed);
+                    stripe.NoteExpiry(expiry);
+                    // memcached's touch bumps, which marks fetched.
+                    stripe.Access(item, now);
+                    return true;
+                  });
 }
 
 StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
@@ -360,14 +346,12 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
 
 Item* Store::Acquire(Stripe& stripe, absl::string_view key, uint64_t hash,
                      int64_t now) {
-  FreeList free(arena_);
-  SpinLockHolder holder(&stripe.lock);
-  stripe.FireFlush(now, stripe_bits_);
-  uint32_t* slot = stripe.Find(key, hash, now, &free);
-  if (slot == nullptr) return nullptr;
-  Item* item = stripe.At(*slot);
-  item->Ref();
-  return item;
+  return FindLive(stripe, key, hash, now, static_cast<Item*>(nullptr),
+                  [](Stripe& stripe, uint32_t* slot, FreeList*) {
+                    Item* item = stripe.At(*slot);
+                    item->Ref();
+                    return item;
+                  });
 }
 
 Store::SwapOutcome Store::SwapIfCurrent(Stripe& stripe, absl::string_view key,
@@ -454,16 +438,11 @@ StoreResult Store::Concat(bool append, absl::string_view key,
 }
 
 bool Store::Delete(absl::string_view key, int64_t now) {
-  if (key.size() > kMaxKeyLength) return false;
-  const uint64_t hash = Hash(key);
-  Stripe& stripe = StripeFor(hash);
-  FreeList free(arena_);
-  SpinLockHolder holder(&stripe.lock);
-  stripe.FireFlush(now, stripe_bits_);
-  uint32_t* slot = stripe.Find(key, hash, now, &free);
-  if (slot == nullptr) return false;
-  stripe.Unlink(slot, &free);
-  return true;
+  return FindLive(key, now, false,
+                  [](Stripe& stripe, uint32_t* slot, FreeList* free) {
+                    stripe.Unlink(slot, free);
+                    return true;
+                  });
 }
 
 DeltaResult Store::Delta(absl::string_view key, bool increment, uint64_t delta,

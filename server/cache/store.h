@@ -364,6 +364,17 @@ class Store {
 
   Stripe& StripeFor(uint64_t hash) const;
   uint64_t Hash(absl::string_view key) const;
+  // The lookup every single-key operation starts with: under the stripe
+  // lock (after a due flush_all), calls hit(stripe, slot, &free) with the
+  // slot of `key`'s live item and returns what it returns, or returns
+  // `miss` when the key is too long or has no live item (Find unlinks an
+  // expired or flushed one). What hit unlinks into `free` is freed after
+  // the lock. Defined in store_internal.h.
+  template <typename R, typename Hit>
+  R FindLive(absl::string_view key, int64_t now, const R& miss, Hit&& hit);
+  template <typename R, typename Hit>
+  R FindLive(Stripe& stripe, absl::string_view key, uint64_t hash, int64_t now,
+             const R& miss, Hit&& hit);
 
   // Concat and Delta replace an item by one derived from it: read it under
   // the lock, build the new one outside, then link it if the key still maps

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
@@ -377,6 +378,26 @@ inline uint64_t Store::Hash(absl::string_view key) const {
 inline Store::Stripe& Store::StripeFor(uint64_t hash) const {
   // Top bits pick the stripe, low bits the bucket: independent choices.
   return stripes_[stripe_bits_ == 0 ? 0 : hash >> stripe_shift_];
+}
+
+template <typename R, typename Hit>
+R Store::FindLive(Stripe& stripe, absl::string_view key, uint64_t hash,
+                  int64_t now, const R& miss, Hit&& hit) {
+  FreeList free(arena_);  // destroyed after `holder`: frees outside the lock
+  SpinLockHolder holder(&stripe.lock);
+  stripe.FireFlush(now, stripe_bits_);
+  uint32_t* slot = stripe.Find(key, hash, now, &free);
+  if (slot == nullptr) return miss;
+  return hit(stripe, slot, &free);
+}
+
+template <typename R, typename Hit>
+R Store::FindLive(absl::string_view key, int64_t now, const R& miss,
+                  Hit&& hit) {
+  if (key.size() > kMaxKeyLength) return miss;
+  const uint64_t hash = Hash(key);
+  return FindLive(StripeFor(hash), key, hash, now, miss,
+                  std::forward<Hit>(hit));
 }
 
 }  // namespace memshard::cache

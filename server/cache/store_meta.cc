@@ -19,19 +19,15 @@ using store_internal::SizesOf;
 
 DeleteResult Store::DeleteIf(absl::string_view key, bool check_cas,
                              uint64_t cas_in, int64_t now) {
-  if (key.size() > kMaxKeyLength) return DeleteResult::kNotFound;
-  const uint64_t hash = Hash(key);
-  Stripe& stripe = StripeFor(hash);
-  FreeList free(arena_);
-  SpinLockHolder holder(&stripe.lock);
-  stripe.FireFlush(now, stripe_bits_);
-  uint32_t* slot = stripe.Find(key, hash, now, &free);
-  if (slot == nullptr) return DeleteResult::kNotFound;
-  if (check_cas && stripe.At(*slot)->cas() != cas_in) {
-    return DeleteResult::kExists;
-  }
-  stripe.Unlink(slot, &free);
-  return DeleteResult::kDeleted;
+  return FindLive(
+      key, now, DeleteResult::kNotFound,
+      [check_cas, cas_in](Stripe& stripe, uint32_t* slot, FreeList* free) {
+        if (check_cas && stripe.At(*slot)->cas() != cas_in) {
+          return DeleteResult::kExists;
+        }
+        stripe.Unlink(slot, free);
+        return DeleteResult::kDeleted;
+      });
 }
 
 DeleteResult Store::Invalidate(absl::string_view key, bool check_cas,
@@ -142,22 +138,17 @@ ItemRef Store::MetaGet(absl::string_view key, const MetaGetOptions& options,
 
 ItemRef Store::Peek(absl::string_view key, int64_t now, ItemMeta* meta) {
   *meta = ItemMeta();
-  if (key.size() > kMaxKeyLength) return ItemRef();
-  const uint64_t hash = Hash(key);
-  Stripe& stripe = StripeFor(hash);
-  FreeList free(arena_);
-  SpinLockHolder holder(&stripe.lock);
-  stripe.FireFlush(now, stripe_bits_);
-  uint32_t* slot = stripe.Find(key, hash, now, &free);
-  if (slot == nullptr) return ItemRef();
-  Item* item = stripe.At(*slot);
-  meta->expiry_before = item->expiry();
-  meta->fetched = item->fetched();
-  meta->last_access = item->last_access;
-  meta->stale = item->Has(Item::kStale);
-  meta->token_sent = item->Has(Item::kTokenSent);
-  item->Ref();
-  return ItemRef(item);
+  return FindLive(key, now, ItemRef(),
+                  [meta](Stripe& stripe, uint32_t* slot, FreeList*) {
+                    Item* item = stripe.At(*slot);
+                    meta->expiry_before = item->expiry();
+                    meta->fetched = item->fetched();
+                    meta->last_access = item->last_access;
+                    meta->stale = item->Has(Item::kStale);
+                    meta->token_sent = item->Has(Item::kTokenSent);
+                    item->Ref();
+                    return ItemRef(item);
+                  });
 }
 
 }  // namespace memshard::cache
