@@ -123,6 +123,7 @@ Store::Store(const StoreOptions& options)
       memory_limit_(ClampLimit(options.memory_limit_bytes)),
       hash_seed_(std::random_device()() * kMix0 ^ std::random_device()()),
       stripes_(new Stripe[stripe_count_]),
+      bucket_views_(new BucketView[stripe_count_]),
       // memory_limit_ is initialized first (declared first): clamped once.
       arena_(new internal::SlabArena(ArenaCap(memory_limit_.load()),
                                      ArenaReserve(memory_limit_.load()))) {
@@ -139,6 +140,7 @@ Store::Store(const StoreOptions& options)
     Stripe& stripe = stripes_[i];
     SpinLockHolder holder(&stripe.lock);
     stripe.index = i;
+    stripe.view = &bucket_views_[i];
     stripe.arena = arena_;
     stripe.charged = &charged_;
     stripe.charged_mapped = &charged_mapped_;
@@ -167,11 +169,7 @@ Store::~Store() {
 uint64_t Store::Prefetch(absl::string_view key) const {
   if (key.size() > kMaxKeyLength) return 0;
   const uint64_t hash = Hash(key);
-  const Stripe& stripe = StripeFor(hash);
-  const uint32_t* buckets =
-      stripe.prefetch_buckets.load(std::memory_order_relaxed);
-  const size_t mask = stripe.prefetch_mask.load(std::memory_order_relaxed);
-  __builtin_prefetch(buckets + (hash & mask));
+  PrefetchBucket(hash);
   return hash;
 }
 
@@ -241,6 +239,9 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
   }
   const uint64_t hash = Hash(key);
   Stripe& stripe = StripeFor(hash);
+  // Both arrive while the item is built.
+  PrefetchBucket(hash);
+  __builtin_prefetch(&stripe.lock, 1);
   const uint32_t expiry = ClampExpiry(expires_at);
   const uint64_t size = AccountedSize(key.size(), value.size(), flags);
 

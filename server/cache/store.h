@@ -361,8 +361,20 @@ class Store {
  private:
   struct Stripe;
   struct FreeList;
+  // A stripe's bucket array and mask as last published (Stripe::
+  // PublishBuckets), read without the stripe's lock: only ever used to
+  // prefetch, which never faults, so a stale or mismatched pair is harmless.
+  struct BucketView {
+    std::atomic<const uint32_t*> buckets{nullptr};
+    std::atomic<size_t> mask{0};
+  };
 
+  size_t StripeIndex(uint64_t hash) const;
   Stripe& StripeFor(uint64_t hash) const;
+  // Starts loading the bucket `hash` falls in, from bucket_views_, so that
+  // the load overlaps the miss on the stripe's lock instead of following
+  // it (stripe, bucket and item are three dependent misses otherwise).
+  void PrefetchBucket(uint64_t hash) const;
   uint64_t Hash(absl::string_view key) const;
   // The lookup every single-key operation starts with: under the stripe
   // lock (after a due flush_all), calls hit(stripe, slot, &free) with the
@@ -440,6 +452,9 @@ class Store {
   std::atomic<uint64_t> swept_[2] = {};
   const uint64_t hash_seed_;
   std::unique_ptr<Stripe[]> stripes_;
+  // One per stripe, dense (16 bytes a stripe against the stripe's 192), so
+  // that it stays in cache where the stripes do not.
+  std::unique_ptr<BucketView[]> bucket_views_;
   struct Hand;
   // CLOCK hands: the arena pages', then the mapped items'.
   std::unique_ptr<Hand[]> hands_;

@@ -188,36 +188,37 @@ struct alignas(64) Store::Hand {
 // rss_bound_integration_test) and saves two links (16 bytes) per item.
 //
 // Aligned to a cache line so neighbouring stripes' locks do not false-share.
+// A lookup that finds a live item reads only the first line (the lock, the
+// table, the arena and the flush state): a stripe is cold more often than
+// not, and each line is a miss.
 struct alignas(64) Store::Stripe {
   SpinLock lock;
+  uint32_t index = 0;  // Immutable after construction.
   std::unique_ptr<uint32_t[]> buckets ABSL_GUARDED_BY(lock);
   size_t bucket_mask ABSL_GUARDED_BY(lock) = 0;
-  // `buckets` and `bucket_mask` for Store::Prefetch, which reads them
-  // without the lock: stored (relaxed) whenever those change, so a prefetch
-  // may use a stale or mismatched pair. It only ever prefetches with them,
-  // and a prefetch never faults.
-  std::atomic<const uint32_t*> prefetch_buckets{nullptr};
-  std::atomic<size_t> prefetch_mask{0};
+  const internal::SlabArena* arena = nullptr;  // Immutable after construction.
+  // Items whose CAS is below this were stored before the last flush.
+  uint64_t flush_cas ABSL_GUARDED_BY(lock) = 0;
+  // A delayed flush_all, applied by the first operation at or after it.
+  int64_t pending_flush_at ABSL_GUARDED_BY(lock) = 0;
+  // Store::bucket_views_[index]: `buckets` and `bucket_mask` for
+  // Store::PrefetchBucket and Store::Prefetch, stored (relaxed) whenever
+  // those change. Immutable after construction.
+  BucketView* view = nullptr;
 
   void PublishBuckets() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    prefetch_buckets.store(buckets.get(), std::memory_order_relaxed);
-    prefetch_mask.store(bucket_mask, std::memory_order_relaxed);
+    view->buckets.store(buckets.get(), std::memory_order_relaxed);
+    view->mask.store(bucket_mask, std::memory_order_relaxed);
   }
   // Immutable after construction.
-  const internal::SlabArena* arena = nullptr;
   std::atomic<uint64_t>* charged = nullptr;         // Store::charged_
   std::atomic<uint64_t>* charged_mapped = nullptr;  // and its mapped part
   uint64_t bytes ABSL_GUARDED_BY(lock) =
       0;  // store_internal::ItemSizes::accounted, stats
   uint64_t count ABSL_GUARDED_BY(lock) = 0;
-  uint32_t index = 0;  // Immutable after construction.
   // CAS = cas_counter << stripe_bits | index: unique store-wide without a
   // shared atomic, and increasing within the stripe.
   uint64_t cas_counter ABSL_GUARDED_BY(lock) = 1;
-  // Items whose CAS is below this were stored before the last flush.
-  uint64_t flush_cas ABSL_GUARDED_BY(lock) = 0;
-  // A delayed flush_all, applied by the first operation at or after it.
-  int64_t pending_flush_at ABSL_GUARDED_BY(lock) = 0;
   // Flushed items may remain; SweepExpired must scan.
   bool unswept_flush ABSL_GUARDED_BY(lock) = false;
   // Lower bound on the expiry of every item with one (0: unknown, scan).
@@ -375,9 +376,19 @@ inline uint64_t Store::Hash(absl::string_view key) const {
   return store_internal::HashKey(key, hash_seed_);
 }
 
-inline Store::Stripe& Store::StripeFor(uint64_t hash) const {
+inline size_t Store::StripeIndex(uint64_t hash) const {
   // Top bits pick the stripe, low bits the bucket: independent choices.
-  return stripes_[stripe_bits_ == 0 ? 0 : hash >> stripe_shift_];
+  return stripe_bits_ == 0 ? 0 : hash >> stripe_shift_;
+}
+
+inline Store::Stripe& Store::StripeFor(uint64_t hash) const {
+  return stripes_[StripeIndex(hash)];
+}
+
+inline void Store::PrefetchBucket(uint64_t hash) const {
+  const BucketView& view = bucket_views_[StripeIndex(hash)];
+  __builtin_prefetch(view.buckets.load(std::memory_order_relaxed) +
+                     (hash & view.mask.load(std::memory_order_relaxed)));
 }
 
 template <typename R, typename Hit>
@@ -396,6 +407,7 @@ R Store::FindLive(absl::string_view key, int64_t now, const R& miss,
                   Hit&& hit) {
   if (key.size() > kMaxKeyLength) return miss;
   const uint64_t hash = Hash(key);
+  PrefetchBucket(hash);
   return FindLive(StripeFor(hash), key, hash, now, miss,
                   std::forward<Hit>(hit));
 }
