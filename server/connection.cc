@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "core/slot_allocator.h"
 #include "glog/logging.h"
 #include "server/connection_table.h"
 
@@ -55,6 +56,24 @@ Connection::Connection(int fd, ConnectionTable* table)
     proxy_->session = std::make_unique<ProxySession>(
         table->proxy(), &io_->output, proxy_.get(), static_cast<uint32_t>(fd));
   }
+}
+
+static_assert(sizeof(Connection) <= SlotAllocator::kSlotSize);
+static_assert(alignof(Connection) <= SlotAllocator::kAlignment);
+
+void* Connection::operator new(size_t size) {
+  DCHECK_LE(size, SlotAllocator::kSlotSize);
+  return SlotAllocator::Allocate();
+}
+
+void* Connection::operator new(size_t size, std::align_val_t) {
+  return operator new(size);
+}
+
+void Connection::operator delete(void* p) { SlotAllocator::Free(p); }
+
+void Connection::operator delete(void* p, std::align_val_t) {
+  SlotAllocator::Free(p);
 }
 
 Connection::~Connection() {
@@ -130,7 +149,11 @@ void Connection::PublishState() {
   } else if (has_input()) {
     s = ConnectionState::kReading;
   }
-  record.SetState(s);
+  // Unchanged in the usual case: no store into record's second line.
+  if (s != published_) {
+    published_ = s;
+    record.SetState(s);
+  }
 }
 
 void Connection::Close() {

@@ -75,12 +75,14 @@ class ConnectionRecord {
  private:
   friend class ConnectionDirectory;
 
+  // First: the one field stored on every request (Connection keeps it in
+  // its first cache line).
+  std::atomic<int64_t> last_active_ns_{0};
   int fd_ = -1;
   uint16_t port_ = 0;       // host order
   sa_family_t family_ = 0;  // AF_INET, AF_INET6, AF_UNIX
   std::array<uint8_t, 16> address_{};
   std::atomic<ConnectionState> state_{ConnectionState::kWaiting};
-  std::atomic<int64_t> last_active_ns_{0};
   // Guarded by the directory's mutex while linked.
   ConnectionRecord* prev_ = nullptr;
   ConnectionRecord* next_ = nullptr;
