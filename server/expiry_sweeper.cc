@@ -29,8 +29,9 @@ void ExpirySweeper::OnEpoch() {
 
 size_t ExpirySweeper::Step() {
   if (first_ >= store_->stripe_count()) return 0;  // more workers than stripes
-  size_t reclaimed = store_->SweepExpired(
-      next_, 1, absl::ToUnixSeconds(loop_->now()), kItemsPerEpoch);
+  size_t reclaimed =
+      store_->SweepExpired(next_, 1, absl::ToUnixSeconds(loop_->now()),
+                           kItemsPerEpoch, kVisitsPerStep);
   next_ += stride_;
   if (next_ >= store_->stripe_count()) next_ = first_;
   return reclaimed;

@@ -326,12 +326,16 @@ class Store {
 
   // Reclaims expired and flushed items in stripes
   // [first_stripe, first_stripe + stripe_count) (clipped to the store) and
-  // returns how many. Stops early once max_items were reclaimed. Stripes known
-  // to hold nothing that can be dead yet are skipped in O(1); others are
-  // scanned holding the stripe lock for a bounded number of buckets at a time.
-  // Workers call this with a rotating slice of stripes to bound their work.
+  // returns how many. Stripes known to hold nothing that can be dead yet are
+  // skipped in O(1); others are scanned holding the stripe lock for a
+  // bounded number of buckets at a time. In each stripe the scan stops once
+  // max_items were reclaimed in all, or after max_visits items (or 16 times
+  // as many buckets) in that stripe; the next call on the stripe goes on
+  // from there, so a pass over a large stripe whose items expire here and
+  // there is spread over many short calls. Workers call this with a
+  // rotating slice of stripes to bound their work.
   size_t SweepExpired(uint32_t first_stripe, uint32_t stripe_count, int64_t now,
-                      size_t max_items);
+                      size_t max_items, size_t max_visits = SIZE_MAX);
 
   uint32_t stripe_count() const { return stripe_count_; }
   uint64_t max_item_size() const { return max_item_size_; }
@@ -408,7 +412,8 @@ class Store {
                             uint64_t* cas_out,
                             const int64_t* new_expiry = nullptr);
   void MaybeGrow(Stripe& stripe, size_t bucket_count);
-  size_t SweepStripe(Stripe& stripe, int64_t now, size_t max_items);
+  size_t SweepStripe(Stripe& stripe, int64_t now, size_t max_items,
+                     size_t max_visits);
   // Called outside every stripe lock, by Put before it allocates its item
   // (a drain never takes the page of the item being stored) and by the
   // other writers after linking theirs: when the arena's footprint passed
@@ -452,7 +457,7 @@ class Store {
   std::atomic<uint64_t> swept_[2] = {};
   const uint64_t hash_seed_;
   std::unique_ptr<Stripe[]> stripes_;
-  // One per stripe, dense (16 bytes a stripe against the stripe's 192), so
+  // One per stripe, dense (16 bytes a stripe against the stripe's 256), so
   // that it stays in cache where the stripes do not.
   std::unique_ptr<BucketView[]> bucket_views_;
   struct Hand;

@@ -304,39 +304,65 @@ void Store::MakeRoom(uint64_t needed, int64_t now) {
   }
 }
 
-size_t Store::SweepStripe(Stripe& stripe, int64_t now, size_t max_items) {
+size_t Store::SweepStripe(Stripe& stripe, int64_t now, size_t max_items,
+                          size_t max_visits) {
+  // Empty buckets cost a little too: at most this many per item visit.
+  const size_t max_buckets =
+      max_visits > SIZE_MAX / 16 ? SIZE_MAX : max_visits * 16;
   uint64_t generation = 0;
+  size_t cursor = 0;
   {
     SpinLockHolder holder(&stripe.lock);
     stripe.FireFlush(now, stripe_bits_);
-    if (!stripe.unswept_flush && stripe.earliest_expiry > now) return 0;
-    // Recomputed by this scan; items linked or touched meanwhile lower it
-    // through NoteExpiry.
-    stripe.earliest_expiry = kNoExpiry;
-    stripe.unswept_flush = false;
-    generation = stripe.resize_generation;
+    if (stripe.sweeping &&
+        stripe.sweep_generation == stripe.resize_generation) {
+      // A pass under way: go on where the last call stopped.
+      cursor = stripe.sweep_cursor;
+    } else {
+      if (stripe.sweeping) {
+        // Buckets moved under the cursor: a new pass, whatever
+        // earliest_expiry (partly recomputed) says.
+        stripe.earliest_expiry = 0;
+      }
+      if (!stripe.unswept_flush && stripe.earliest_expiry > now) return 0;
+      // Recomputed by this pass; items linked or touched meanwhile lower
+      // it through NoteExpiry, so it is a lower bound when the pass ends.
+      stripe.earliest_expiry = kNoExpiry;
+      stripe.unswept_flush = false;
+      stripe.sweeping = true;
+      stripe.sweep_generation = stripe.resize_generation;
+    }
+    generation = stripe.sweep_generation;
   }
   size_t reclaimed = 0;
-  size_t cursor = 0;
+  size_t visits = 0;
+  size_t buckets = 0;
   for (;;) {
     FreeList free(arena_);
     SpinLockHolder holder(&stripe.lock);
     if (stripe.resize_generation != generation) {
-      // Buckets moved under the cursor: leave the rest for the next sweep.
+      // Buckets moved under the cursor: the next call starts a new pass.
+      stripe.sweeping = false;
       stripe.earliest_expiry = 0;
       return reclaimed;
     }
     stripe.FireFlush(now, stripe_bits_);
     const size_t end =
         std::min(cursor + kSweepBucketsPerHold, stripe.bucket_count());
-    for (; cursor < end; ++cursor) {
+    for (; cursor < end; ++cursor, ++buckets) {
+      if (visits >= max_visits || buckets >= max_buckets) {
+        stripe.sweep_cursor = cursor;
+        return reclaimed;
+      }
       uint32_t* slot = &stripe.buckets[cursor];
       while (*slot != 0) {
-        Item* item = stripe.At(*slot);
         if (reclaimed == max_items) {
-          stripe.earliest_expiry = 0;  // Not finished: scan again next time.
+          // The next call visits this bucket again, from its start.
+          stripe.sweep_cursor = cursor;
           return reclaimed;
         }
+        Item* item = stripe.At(*slot);
+        ++visits;
         if (stripe.Dead(item, now)) {
           ++stripe.crawler_reclaimed;
           if (!item->fetched()) ++stripe.expired_unfetched;
@@ -348,17 +374,21 @@ size_t Store::SweepStripe(Stripe& stripe, int64_t now, size_t max_items) {
         }
       }
     }
-    if (cursor == stripe.bucket_count()) return reclaimed;
+    if (cursor == stripe.bucket_count()) {
+      stripe.sweeping = false;  // Pass done: earliest_expiry holds again.
+      return reclaimed;
+    }
   }
 }
 
 size_t Store::SweepExpired(uint32_t first_stripe, uint32_t stripe_count,
-                           int64_t now, size_t max_items) {
+                           int64_t now, size_t max_items, size_t max_visits) {
   size_t reclaimed = 0;
   const uint64_t end =
       std::min<uint64_t>(uint64_t{first_stripe} + stripe_count, stripe_count_);
   for (uint64_t i = first_stripe; i < end && reclaimed < max_items; ++i) {
-    reclaimed += SweepStripe(stripes_[i], now, max_items - reclaimed);
+    reclaimed +=
+        SweepStripe(stripes_[i], now, max_items - reclaimed, max_visits);
   }
   return reclaimed;
 }

@@ -458,6 +458,69 @@ TEST(StoreTest, SweepReclaimsExpiredAndFlushedItems) {
   EXPECT_EQ(stats.bytes, 0u);
 }
 
+TEST(StoreTest, SweepVisitsABoundedNumberOfItemsAndResumes) {
+  Store store(Options(64 << 20, 1 << 20, 1));
+  for (int i = 0; i < 400; ++i) Set(store, absl::StrCat("keep", i), "v");
+  Set(store, "ttl", "v", kNow + 10);
+  // Nothing dead yet: skipped in O(1), whatever the budget.
+  EXPECT_EQ(store.SweepExpired(0, 1, kNow + 5, 32, 10), 0u);
+  // One dead item among 401: each call looks at about 10 items (whole
+  // buckets), so the pass takes dozens of calls, each going on where the
+  // last one stopped, and finds the item exactly once.
+  size_t reclaimed = 0;
+  int calls = 0;
+  while (reclaimed == 0 && calls < 1000) {
+    reclaimed += store.SweepExpired(0, 1, kNow + 10, 32, 10);
+    ++calls;
+  }
+  EXPECT_EQ(reclaimed, 1u);
+  EXPECT_LE(calls, 41);  // 401 items, at least 10 a call
+  // Finish the pass; then the stripe is known clean and skipped again.
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(store.SweepExpired(0, 1, kNow + 10, 32, 10), 0u);
+  }
+  EXPECT_EQ(store.GetStats().curr_items, 400u);
+  EXPECT_EQ(store.GetStats().crawler_reclaimed, 1u);
+}
+
+TEST(StoreTest, SweepOfManyDeadItemsIsBoundedPerCall) {
+  Store store(Options(64 << 20, 1 << 20, 1));
+  for (int i = 0; i < 300; ++i) {
+    Set(store, absl::StrCat("ttl", i), "v", kNow + 10);
+  }
+  size_t total = 0;
+  int calls = 0;
+  while (total < 300 && calls < 1000) {
+    const size_t n = store.SweepExpired(0, 1, kNow + 10, 1000, 10);
+    // 10 visits, plus the rest of the last bucket's chain.
+    EXPECT_GE(n, 1u);
+    EXPECT_LE(n, 20u);
+    total += n;
+    ++calls;
+  }
+  EXPECT_EQ(total, 300u);
+  EXPECT_GE(calls, 15);
+  EXPECT_EQ(store.GetStats().curr_items, 0u);
+}
+
+TEST(StoreTest, SweepPassSurvivesAResize) {
+  Store store(Options(64 << 20, 1 << 20, 1));
+  for (int i = 0; i < 50; ++i) {
+    Set(store, absl::StrCat("ttl", i), "v", kNow + 10);
+  }
+  // A pass starts, then the table grows under its cursor.
+  EXPECT_GT(store.SweepExpired(0, 1, kNow + 10, 1000, 5), 0u);
+  for (int i = 0; i < 5000; ++i) Set(store, absl::StrCat("keep", i), "v");
+  // The next pass starts over and still finds every dead item.
+  size_t calls = 0;
+  while (store.GetStats().curr_items > 5000 && calls < 100000) {
+    store.SweepExpired(0, 1, kNow + 10, 1000, 5);
+    ++calls;
+  }
+  EXPECT_EQ(store.GetStats().curr_items, 5000u);
+  EXPECT_EQ(store.GetStats().crawler_reclaimed, 50u);
+}
+
 TEST(StoreTest, SweepSeesExpiriesSetByTouch) {
   Store store(Options(64 << 20, 1 << 20, 1));
   Set(store, "k", "v");

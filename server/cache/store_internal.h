@@ -189,10 +189,13 @@ struct alignas(64) Store::Hand {
 //
 // Aligned to a cache line so neighbouring stripes' locks do not false-share.
 // A lookup that finds a live item reads only the first line (the lock, the
-// table, the arena and the flush state): a stripe is cold more often than
-// not, and each line is a miss.
+// table, the arena and the flush state), and so does the expiry sweep when
+// the stripe has nothing to reclaim: a stripe is cold more often than not,
+// and each line is a miss.
 struct alignas(64) Store::Stripe {
   SpinLock lock;
+  // Flushed items may remain; SweepExpired must scan.
+  bool unswept_flush ABSL_GUARDED_BY(lock) = false;
   uint32_t index = 0;  // Immutable after construction.
   std::unique_ptr<uint32_t[]> buckets ABSL_GUARDED_BY(lock);
   size_t bucket_mask ABSL_GUARDED_BY(lock) = 0;
@@ -201,6 +204,10 @@ struct alignas(64) Store::Stripe {
   uint64_t flush_cas ABSL_GUARDED_BY(lock) = 0;
   // A delayed flush_all, applied by the first operation at or after it.
   int64_t pending_flush_at ABSL_GUARDED_BY(lock) = 0;
+  // Lower bound on the expiry of every item with one (0: unknown, scan):
+  // the expiry sweep's O(1) test, which reads only this line.
+  int64_t earliest_expiry ABSL_GUARDED_BY(lock) = store_internal::kNoExpiry;
+
   // Store::bucket_views_[index]: `buckets` and `bucket_mask` for
   // Store::PrefetchBucket and Store::Prefetch, stored (relaxed) whenever
   // those change. Immutable after construction.
@@ -219,12 +226,13 @@ struct alignas(64) Store::Stripe {
   // CAS = cas_counter << stripe_bits | index: unique store-wide without a
   // shared atomic, and increasing within the stripe.
   uint64_t cas_counter ABSL_GUARDED_BY(lock) = 1;
-  // Flushed items may remain; SweepExpired must scan.
-  bool unswept_flush ABSL_GUARDED_BY(lock) = false;
-  // Lower bound on the expiry of every item with one (0: unknown, scan).
-  int64_t earliest_expiry ABSL_GUARDED_BY(lock) = store_internal::kNoExpiry;
   // Bumped by every table resize, so a sweep can tell its cursor is stale.
   uint64_t resize_generation ABSL_GUARDED_BY(lock) = 0;
+  // Store::SweepStripe's pass, if one is under way: the next bucket and
+  // the resize_generation the pass started in.
+  bool sweeping ABSL_GUARDED_BY(lock) = false;
+  size_t sweep_cursor ABSL_GUARDED_BY(lock) = 0;
+  uint64_t sweep_generation ABSL_GUARDED_BY(lock) = 0;
 
   uint64_t total_items ABSL_GUARDED_BY(lock) = 0;
   uint64_t evictions ABSL_GUARDED_BY(lock) = 0;
