@@ -13,12 +13,15 @@
 // visit). Without the visit bound, a stripe of 2,000 items where a few had
 // expired was scanned whole, every step: with 1M items whose TTLs run from
 // 3 s to 50 min beside S4's 1M, S4's server CPU per request went from 14.5
-// to 30-32 us and its p99 from 81 us to 633 us. The interval matters when
-// iterations are short: a worker serving many mostly idle connections runs one
-// iteration per request, and a step per iteration cost ~100 instructions
-// per request (callgrind, S4) for a sweep no faster than expiry needs. A
-// one-second timer keeps the sweep going on a worker that has no traffic
-// (and so no epochs).
+// to 30-32 us and its p99 from 81 us to 633 us; with the bound, 17-21 us
+// and 78-83 us. A full pass then takes (items / 64) ms per worker.
+//
+// The interval matters when iterations are short: a worker serving many
+// mostly idle connections runs one iteration per request, and a step per
+// iteration cost ~100 instructions per request (callgrind, S4) for a sweep
+// no faster than expiry needs. A one-second timer keeps the sweep going on
+// a worker that has no traffic (and so no epochs), slowly: with no traffic
+// nothing needs the memory back soon.
 
 #include <cstddef>
 #include <cstdint>
