@@ -45,6 +45,11 @@ Connection::Connection(int fd, ConnectionTable* table)
       write_shut_(false),
       more_requests_(false),
       session_blocked_(false) {
+  // The layout the header's data members describe: what a request touches
+  // (up to record's first field, last_active_ns_) within one cache line.
+  DCHECK_EQ(reinterpret_cast<uintptr_t>(this) % 64, 0u);
+  DCHECK_LE(reinterpret_cast<const char*>(&record) + sizeof(int64_t),
+            reinterpret_cast<const char*>(this) + 64);
   record.SetLastActive(table->loop().now());
   if (table->proxy() != nullptr) {
     // The session writes replies later, from the event loop: it needs an
