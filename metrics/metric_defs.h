@@ -162,7 +162,9 @@
   F(Y, slab_reassign_busy_items, COUNTER, ZERO, "", "Always 0: no slabs")      \
   F(Y, slab_reassign_busy_deletes, COUNTER, ZERO, "", "Always 0: no slabs")    \
   F(Y, slab_reassign_running, GAUGE, ZERO, "", "Always 0: no slabs")           \
-  F(Y, slabs_moved, COUNTER, ZERO, "", "Always 0: no slabs")                   \
+  F(Y, slabs_moved, COUNTER, STORE, "memshard_slabs_moved_total",              \
+    "Arena pages drained to make room when value sizes shift, their items "    \
+    "evicted (memcached's slab page moves)")                                   \
   F(Y, lru_crawler_running, GAUGE, ZERO, "",                                   \
     "Always 0: workers sweep expired items a few at a time, no crawler")       \
   F(Y, lru_crawler_starts, COUNTER, ZERO,                                      \

@@ -76,6 +76,8 @@ uint64_t StoreValue(Stat stat, const cache::StoreStats& s) {
       return s.reclaimed;
     case Stat::crawler_reclaimed:
       return s.crawler_reclaimed;
+    case Stat::slabs_moved:
+      return s.slabs_moved;
     case Stat::direct_reclaims:
       // Every eviction and every reclaim at the LRU tail happens inline, in
       // the storing worker.
