@@ -75,7 +75,7 @@ void WellBehavedClient::Run() {
   while (!stop_.load()) {
     std::string what;
     if (client == nullptr) {
-      auto connected = BlockingClient::ConnectTcp(port_, absl::Seconds(2));
+      auto connected = BlockingClient::ConnectTcp(port_, kRequestTimeout);
       if (!connected.ok()) {
         what = absl::StrCat("connect: ", connected.status().ToString());
       } else {

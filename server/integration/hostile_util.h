@@ -54,6 +54,14 @@ inline constexpr bool kSanitized = false;
 inline constexpr bool kSanitized = false;
 #endif
 
+// How long the well-behaved client waits for a reply before it counts a
+// failure. Sanitized builds stall far longer than plain ones now and then:
+// under TSan, with tests side by side on two cores, CI once saw one get of
+// ~15,000 go unanswered for over 2 s (local runs under load peak at 0.36 s).
+// So they wait longer; a reply that never comes still fails either way.
+inline constexpr absl::Duration kRequestTimeout =
+    kSanitized ? absl::Seconds(20) : absl::Seconds(2);
+
 // A "<field>: N kB" line of /proc/<pid>/status in bytes (VmRSS, VmHWM);
 // -1 if it cannot be read.
 int64_t ProcStatusBytes(pid_t pid, absl::string_view field);
