@@ -152,7 +152,7 @@
   F(Y, hash_power_level, GAUGE, STORE, "",                                     \
     "log2 of the hash buckets of all stripes together")                        \
   F(Y, hash_bytes, GAUGE, STORE, "memshard_hash_bytes",                        \
-    "Bytes of hash bucket arrays")                                             \
+    "Bytes of the hash bucket table in use")                                   \
   F(Y, hash_is_expanding, GAUGE, ZERO, "",                                     \
     "Always 0: each stripe grows its own table under its own lock")            \
   F(Y, slab_reassign_rescues, COUNTER, ZERO, "", "Always 0: no slabs")         \

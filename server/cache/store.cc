@@ -28,11 +28,6 @@ namespace {
 constexpr uint32_t kDefaultStripes = 1024;
 constexpr uint32_t kMaxStripes = 1 << 16;
 constexpr uint64_t kMaxItemSizeLimit = uint64_t{1} << 30;
-// Tables start small (a stripe may stay nearly empty) and double when the
-// load factor passes 1.5 (memcached's threshold): chains stay short and a
-// bucket costs under a slot per item.
-constexpr size_t kInitialBuckets = 16;
-
 bool IsCSpace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' ||
          c == '\r';
@@ -123,7 +118,10 @@ Store::Store(const StoreOptions& options)
       memory_limit_(ClampLimit(options.memory_limit_bytes)),
       hash_seed_(std::random_device()() * kMix0 ^ std::random_device()()),
       stripes_(new Stripe[stripe_count_]),
-      bucket_views_(new BucketView[stripe_count_]),
+      table_(stripe_count_,
+             options.reserved_buckets != 0
+                 ? options.reserved_buckets
+                 : internal::BucketTable::kDefaultReservedBuckets),
       // memory_limit_ is initialized first (declared first): clamped once.
       arena_(new internal::SlabArena(ArenaCap(memory_limit_.load()),
                                      ArenaReserve(memory_limit_.load()))) {
@@ -140,13 +138,17 @@ Store::Store(const StoreOptions& options)
     Stripe& stripe = stripes_[i];
     SpinLockHolder holder(&stripe.lock);
     stripe.index = i;
-    stripe.view = &bucket_views_[i];
     stripe.arena = arena_;
     stripe.charged = &charged_;
     stripe.charged_mapped = &charged_mapped_;
-    stripe.buckets = std::make_unique<uint32_t[]>(kInitialBuckets);
-    stripe.bucket_mask = kInitialBuckets - 1;
-    stripe.PublishBuckets();
+    stripe.table = table_.Bucket(i, 0);
+    stripe.line_stride_bits = static_cast<uint8_t>(stripe_bits_ + 4);
+    DCHECK_EQ(stripe.table + 16 * stripe_count_, table_.Bucket(i, 16));
+    stripe.bucket_mask = internal::BucketTable::kInitialBuckets - 1;
+    // A lookup reads the stripe's first line only (store_internal.h).
+    DCHECK_LE(reinterpret_cast<const char*>(&stripe.earliest_expiry + 1) -
+                  reinterpret_cast<const char*>(&stripe),
+              64);
   }
 }
 
@@ -155,7 +157,7 @@ Store::~Store() {
     Stripe& stripe = stripes_[i];
     SpinLockHolder holder(&stripe.lock);
     for (size_t b = 0; b < stripe.bucket_count(); ++b) {
-      uint32_t handle = stripe.buckets[b];
+      uint32_t handle = *stripe.Bucket(b);
       while (handle != 0) {
         Item* item = stripe.At(handle);
         handle = item->hash_next;
@@ -178,7 +180,7 @@ void Store::PrefetchItem(uint64_t token) const {
   uint32_t handle = 0;
   {
     SpinLockHolder holder(&stripe.lock);
-    handle = stripe.buckets[token & stripe.bucket_mask];
+    handle = *stripe.Bucket(token & stripe.bucket_mask);
   }
   if (handle == 0 || handle >= internal::SlabArena::kMappedHandleBase) return;
   // A chunk's address is arithmetic on the handle, and arena pages stay
@@ -334,7 +336,7 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
         stripe.Link(item, hash, now, sizes);
         item = nullptr;
         linked = true;
-        grow_from = stripe.GrowthNeeded();
+        grow_from = stripe.GrowthNeeded(table_.max_buckets_per_stripe());
       }
     }
   }
@@ -385,7 +387,7 @@ Store::SwapOutcome Store::SwapIfCurrent(Stripe& stripe, absl::string_view key,
       if (cas_out != nullptr) *cas_out = replacement->cas();
       stripe.Link(replacement, hash, now, SizesOf(replacement));
       replacement = nullptr;
-      grow_from = stripe.GrowthNeeded();
+      grow_from = stripe.GrowthNeeded(table_.max_buckets_per_stripe());
       outcome = SwapOutcome::kSwapped;
     }
   }
@@ -538,29 +540,32 @@ void Store::SetMemoryLimit(uint64_t bytes) {
 }
 
 void Store::MaybeGrow(Stripe& stripe, size_t bucket_count) {
-  // Allocated before, and the old array freed after, the critical section.
-  auto buckets = std::make_unique<uint32_t[]>(bucket_count * 2);
   SpinLockHolder holder(&stripe.lock);
   if (stripe.bucket_count() != bucket_count) return;  // Someone else grew it.
-  // Rehashing is O(items in the stripe) under the lock, about once per
-  // doubling; stripes are small because there are many of them.
-  const size_t mask = bucket_count * 2 - 1;
+  // Doubling in place (BucketTable's layout): bucket b's chain splits
+  // between b and b + bucket_count, never used before and so still zero.
+  // O(items in the stripe) under the lock, about once per doubling;
+  // stripes are small because there are many of them. The new buckets'
+  // pages fault in here (zero pages: no syscall, no allocation).
   for (size_t b = 0; b < bucket_count; ++b) {
-    uint32_t handle = stripe.buckets[b];
+    uint32_t* low = stripe.Bucket(b);
+    uint32_t* high = stripe.Bucket(b + bucket_count);
+    DCHECK_EQ(*high, 0u);
+    uint32_t handle = *low;
     while (handle != 0) {
       Item* item = stripe.At(handle);
       const uint32_t next = item->hash_next;
-      uint32_t* bucket = &buckets[Hash(item->key()) & mask];
-      item->hash_next = *bucket;
-      *bucket = handle;
+      uint32_t*& tail = (Hash(item->key()) & bucket_count) != 0 ? high : low;
+      *tail = handle;
+      tail = &item->hash_next;
       handle = next;
     }
+    *low = 0;
+    *high = 0;
   }
-  stripe.buckets.swap(buckets);
-  stripe.bucket_mask = mask;
-  stripe.PublishBuckets();
+  stripe.bucket_mask = bucket_count * 2 - 1;
+  table_.NoteMask(stripe.bucket_mask);
   ++stripe.resize_generation;
-  // `holder` unlocks before `buckets` (now the old array) is freed.
 }
 
 StoreStats Store::GetStats() const {
@@ -568,6 +573,7 @@ StoreStats Store::GetStats() const {
   stats.limit_maxbytes = memory_limit_.load(std::memory_order_relaxed);
   stats.stripes = stripe_count_;
   stats.arena_bytes = arena_->footprint();
+  stats.hash_bytes = table_.bytes_in_use();
   stats.arena_cap = arena_->cap();
   stats.slabs_moved = arena_->drained_pages();
   for (int i = 0; i < 2; ++i) {
@@ -588,7 +594,6 @@ StoreStats Store::GetStats() const {
     stats.get_expired += stripe.get_expired;
     stats.get_flushed += stripe.get_flushed;
     stats.crawler_reclaimed += stripe.crawler_reclaimed;
-    stats.hash_bytes += stripe.bucket_count() * sizeof(uint32_t);
   }
   return stats;
 }

@@ -2,13 +2,13 @@
 //
 // Thread-safety: every Store method may be called concurrently from any
 // thread. The store is split into a power-of-two number of stripes (chosen by
-// the top bits of the key's hash), each with its own lock, hash table and
-// CAS counter. A call takes one stripe lock at a time (FlushAll,
-// SetMemoryLimit, SweepExpired and GetStats visit stripes one after another;
-// an eviction locks the victim's stripe after dropping its own). Critical
-// sections make no syscalls, do no logging and do not allocate: new items
-// are built before the lock is taken, and replaced or evicted items are
-// released after it is dropped.
+// the top bits of the key's hash), each with its own lock, hash table (its
+// buckets in one internal::BucketTable) and CAS counter. A call takes one
+// stripe lock at a time (FlushAll, SetMemoryLimit, SweepExpired and GetStats
+// visit stripes one after another; an eviction locks the victim's stripe after
+// dropping its own). Critical sections make no syscalls, do no logging and do
+// not allocate: new items are built before the lock is taken, and replaced or
+// evicted items are released after it is dropped.
 //
 // Lifetime: an ItemRef keeps its item alive by reference count, independently
 // of the store: it stays valid after the item is replaced, deleted, evicted or
@@ -58,6 +58,7 @@
 #include <utility>
 
 #include "absl/strings/string_view.h"
+#include "server/cache/bucket_table.h"
 #include "server/cache/item.h"
 
 namespace memshard::cache {
@@ -200,6 +201,10 @@ struct StoreOptions {
   // Power of two, at most 65536; 0 = auto: 1024, halved (down to 1) until
   // limit / stripes holds at least 4 max-size items.
   uint32_t stripes = 0;
+  // Address space for the hash buckets, in buckets, shared by the stripes
+  // (internal::BucketTable); 0: its default (1 GiB). A stripe's table stops
+  // growing at its share, and its chains grow longer from there.
+  size_t reserved_buckets = 0;
 };
 
 // Field names follow memcached's `stats` / `stats items` where one exists.
@@ -219,7 +224,7 @@ struct StoreStats {
   uint64_t get_expired = 0;        // Commands that found the key expired.
   uint64_t get_flushed = 0;        // Commands that found the key flushed.
   uint64_t crawler_reclaimed = 0;  // Dead items reclaimed by SweepExpired.
-  uint64_t hash_bytes = 0;         // Bucket arrays (not in `bytes`).
+  uint64_t hash_bytes = 0;         // Bucket table in use (not in `bytes`).
   // Item memory the process holds: the arena's pages (in use or kept for
   // reuse) and large items' mappings (slab_arena.h).
   uint64_t arena_bytes = 0;
@@ -365,19 +370,11 @@ class Store {
  private:
   struct Stripe;
   struct FreeList;
-  // A stripe's bucket array and mask as last published (Stripe::
-  // PublishBuckets), read without the stripe's lock: only ever used to
-  // prefetch, which never faults, so a stale or mismatched pair is harmless.
-  struct BucketView {
-    std::atomic<const uint32_t*> buckets{nullptr};
-    std::atomic<size_t> mask{0};
-  };
-
   size_t StripeIndex(uint64_t hash) const;
   Stripe& StripeFor(uint64_t hash) const;
-  // Starts loading the bucket `hash` falls in, from bucket_views_, so that
-  // the load overlaps the miss on the stripe's lock instead of following
-  // it (stripe, bucket and item are three dependent misses otherwise).
+  // Starts loading the bucket `hash` falls in, at an address computed from
+  // the hash alone, so that the load overlaps the miss on the stripe's
+  // lock instead of following it.
   void PrefetchBucket(uint64_t hash) const;
   uint64_t Hash(absl::string_view key) const;
   // The lookup every single-key operation starts with: under the stripe
@@ -457,10 +454,8 @@ class Store {
   std::atomic<uint64_t> swept_[2] = {};
   const uint64_t hash_seed_;
   std::unique_ptr<Stripe[]> stripes_;
-  // One per stripe, dense (16 bytes a stripe against the stripe's 256):
-  // likelier to be in cache than the stripe (though under S4's socket work
-  // perf still sees a view load miss now and then).
-  std::unique_ptr<BucketView[]> bucket_views_;
+  // Every stripe's buckets (guarded by the stripe's lock).
+  internal::BucketTable table_;
   struct Hand;
   // CLOCK hands: the arena pages', then the mapped items'.
   std::unique_ptr<Hand[]> hands_;

@@ -109,7 +109,7 @@ uint64_t Store::EvictForDrain(Item* item, int64_t now) {
     uint32_t* slot = nullptr;
     if (item->Has(Item::kLinked)) {
       const uint32_t handle = stripe.HandleOf(item);
-      slot = &stripe.buckets[hash & stripe.bucket_mask];
+      slot = stripe.Bucket(hash & stripe.bucket_mask);
       while (*slot != 0 && *slot != handle) slot = &stripe.At(*slot)->hash_next;
     }
     if (slot != nullptr && *slot != 0) {
@@ -354,7 +354,7 @@ size_t Store::SweepStripe(Stripe& stripe, int64_t now, size_t max_items,
         stripe.sweep_cursor = cursor;
         return reclaimed;
       }
-      uint32_t* slot = &stripe.buckets[cursor];
+      uint32_t* slot = stripe.Bucket(cursor);
       while (*slot != 0) {
         if (reclaimed == max_items) {
           // The next call visits this bucket again, from its start.

@@ -29,8 +29,6 @@ namespace store_internal {
 
 using internal::Item;
 
-// Largest bucket array (Stripe::GrowthNeeded).
-constexpr size_t kMaxBuckets = size_t{1} << 31;
 // "No item in the stripe expires" for Stripe::earliest_expiry.
 constexpr int64_t kNoExpiry = std::numeric_limits<int64_t>::max();
 
@@ -196,8 +194,14 @@ struct alignas(64) Store::Stripe {
   SpinLock lock;
   // Flushed items may remain; SweepExpired must scan.
   bool unswept_flush ABSL_GUARDED_BY(lock) = false;
+  // log2 of the distance, in buckets, between two of this stripe's lines
+  // in the table (internal::BucketTable's layout). Immutable after
+  // construction.
+  uint8_t line_stride_bits = 0;
   uint32_t index = 0;  // Immutable after construction.
-  std::unique_ptr<uint32_t[]> buckets ABSL_GUARDED_BY(lock);
+  // Bucket 0 in Store::table_. Immutable after construction; the buckets
+  // themselves are guarded by `lock`.
+  uint32_t* table = nullptr;
   size_t bucket_mask ABSL_GUARDED_BY(lock) = 0;
   const internal::SlabArena* arena = nullptr;  // Immutable after construction.
   // Items whose CAS is below this were stored before the last flush.
@@ -208,15 +212,6 @@ struct alignas(64) Store::Stripe {
   // the expiry sweep's O(1) test, which reads only this line.
   int64_t earliest_expiry ABSL_GUARDED_BY(lock) = store_internal::kNoExpiry;
 
-  // Store::bucket_views_[index]: `buckets` and `bucket_mask` for
-  // Store::PrefetchBucket and Store::Prefetch, stored (relaxed) whenever
-  // those change. Immutable after construction.
-  BucketView* view = nullptr;
-
-  void PublishBuckets() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    view->buckets.store(buckets.get(), std::memory_order_relaxed);
-    view->mask.store(bucket_mask, std::memory_order_relaxed);
-  }
   // Immutable after construction.
   std::atomic<uint64_t>* charged = nullptr;         // Store::charged_
   std::atomic<uint64_t>* charged_mapped = nullptr;  // and its mapped part
@@ -245,6 +240,12 @@ struct alignas(64) Store::Stripe {
 
   size_t bucket_count() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     return bucket_mask + 1;
+  }
+
+  // Bucket i (below bucket_count()): internal::BucketTable::Bucket from
+  // this line's fields alone.
+  uint32_t* Bucket(size_t i) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
+    return table + ((i >> 4) << line_stride_bits) + (i & 15);
   }
 
   internal::Item* At(uint32_t handle) const {
@@ -293,7 +294,7 @@ struct alignas(64) Store::Stripe {
   // the way is unlinked (lazy reclaim) and reported as missing.
   uint32_t* Find(absl::string_view key, uint64_t hash, int64_t now,
                  FreeList* free) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    uint32_t* slot = &buckets[hash & bucket_mask];
+    uint32_t* slot = Bucket(hash & bucket_mask);
     while (const uint32_t handle = *slot) {
       internal::Item* item = At(handle);
       if (item->key() == key) {
@@ -333,7 +334,7 @@ struct alignas(64) Store::Stripe {
             const store_internal::ItemSizes& sizes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     item->last_access = store_internal::ClampTime(now);
-    uint32_t* bucket = &buckets[hash & bucket_mask];
+    uint32_t* bucket = Bucket(hash & bucket_mask);
     item->hash_next = *bucket;
     *bucket = HandleOf(item);
     item->state.fetch_or(internal::Item::kLinked | internal::Item::kClockOne,
@@ -370,11 +371,12 @@ struct alignas(64) Store::Stripe {
     return sizes;
   }
 
-  // The bucket count to grow from, or 0 if the load factor is fine.
-  size_t GrowthNeeded() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
+  // The bucket count to grow from, or 0 if the load factor is fine (or
+  // the stripe has `max_buckets` already).
+  size_t GrowthNeeded(size_t max_buckets) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     const size_t buckets_now = bucket_count();
-    return count > buckets_now + buckets_now / 2 &&
-                   buckets_now < store_internal::kMaxBuckets
+    return count > buckets_now + buckets_now / 2 && buckets_now < max_buckets
                ? buckets_now
                : 0;
   }
@@ -394,9 +396,7 @@ inline Store::Stripe& Store::StripeFor(uint64_t hash) const {
 }
 
 inline void Store::PrefetchBucket(uint64_t hash) const {
-  const BucketView& view = bucket_views_[StripeIndex(hash)];
-  __builtin_prefetch(view.buckets.load(std::memory_order_relaxed) +
-                     (hash & view.mask.load(std::memory_order_relaxed)));
+  table_.Prefetch(static_cast<uint32_t>(StripeIndex(hash)), hash);
 }
 
 template <typename R, typename Hit>

@@ -106,7 +106,7 @@ ItemRef Store::MetaGet(absl::string_view key, const MetaGetOptions& options,
       stripe.Link(item, hash, now, SizesOf(item));
       meta->created = true;
       meta->last_access = now;
-      grow_from = stripe.GrowthNeeded();
+      grow_from = stripe.GrowthNeeded(table_.max_buckets_per_stripe());
     }
     if (item != nullptr) {
       meta->token_sent = item->Has(Item::kTokenSent);

@@ -460,6 +460,26 @@ TEST(StoreTest, HashTablesGrow) {
   EXPECT_GT(stats.hash_bytes, initial);
 }
 
+// Past its share of the reserved buckets a stripe's table stops growing;
+// its chains get longer and every item is still found.
+TEST(StoreTest, HashTablesStopGrowingAtTheirReservation) {
+  StoreOptions options = Options(64 << 20, 1 << 20, 2);
+  options.reserved_buckets = 64;
+  Store store(options);
+  for (int i = 0; i < 3000; ++i) Set(store, absl::StrCat("key", i), "v");
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_EQ(GetValue(store, absl::StrCat("key", i)), "v") << i;
+  }
+  EXPECT_EQ(store.GetStats().hash_bytes, 64 * sizeof(uint32_t));
+  for (int i = 0; i < 3000; i += 2) {
+    ASSERT_TRUE(store.Delete(absl::StrCat("key", i), kNow)) << i;
+  }
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_EQ(GetValue(store, absl::StrCat("key", i)), i % 2 ? "v" : "<miss>")
+        << i;
+  }
+}
+
 // Four threads hammer overlapping keys with every operation, plus flushes,
 // sweeps and a small budget forcing evictions, then check invariants. Run it
 // under --config=tsan and --config=asan.
