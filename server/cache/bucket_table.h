@@ -50,10 +50,19 @@ class BucketTable {
 
   // Stripe `stripe`'s bucket `index` (below max_buckets_per_stripe()).
   uint32_t* Bucket(uint32_t stripe, size_t index) const {
-    return base_ +
-           ((((index >> kLineShift) << stripe_bits_) + stripe) << kLineShift) +
+    return BucketFrom(base_ + (size_t{stripe} << kLineShift),
+                      line_stride_bits(), index);
+  }
+  // The same from a stripe's own bucket 0 (Bucket(stripe, 0)) and
+  // line_stride_bits(), without this object: Store's Stripe keeps both in
+  // the line a lookup reads anyway.
+  static uint32_t* BucketFrom(uint32_t* first, int line_stride_bits,
+                              size_t index) {
+    return first + ((index >> kLineShift) << line_stride_bits) +
            (index & (kBucketsPerLine - 1));
   }
+  // log2 of the distance, in buckets, between two lines of one stripe.
+  int line_stride_bits() const { return stripe_bits_ + kLineShift; }
 
   // Largest table a stripe may grow to: a power of two.
   size_t max_buckets_per_stripe() const { return max_per_stripe_; }

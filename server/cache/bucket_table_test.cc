@@ -22,6 +22,10 @@ TEST(BucketTableTest, StripesOwnWholeLinesOfDistinctBuckets) {
       ASSERT_EQ(reinterpret_cast<uintptr_t>(bucket) % sizeof(uint32_t), 0u);
       ASSERT_TRUE(seen.insert(bucket).second) << s << " " << i;
       ASSERT_EQ(*bucket, 0u);
+      // What a stripe computes from its own fields (Store's Stripe::Bucket).
+      ASSERT_EQ(BucketTable::BucketFrom(table.Bucket(s, 0),
+                                        table.line_stride_bits(), i),
+                bucket);
       lines[s].insert(reinterpret_cast<uintptr_t>(bucket) / 64);
     }
   }

@@ -142,8 +142,7 @@ Store::Store(const StoreOptions& options)
     stripe.charged = &charged_;
     stripe.charged_mapped = &charged_mapped_;
     stripe.table = table_.Bucket(i, 0);
-    stripe.line_stride_bits = static_cast<uint8_t>(stripe_bits_ + 4);
-    DCHECK_EQ(stripe.table + 16 * stripe_count_, table_.Bucket(i, 16));
+    stripe.line_stride_bits = static_cast<uint8_t>(table_.line_stride_bits());
     stripe.bucket_mask = internal::BucketTable::kInitialBuckets - 1;
     // A lookup reads the stripe's first line only (store_internal.h).
     DCHECK_LE(reinterpret_cast<const char*>(&stripe.earliest_expiry + 1) -
@@ -242,8 +241,7 @@ StoreResult Store::Put(StoreMode mode, absl::string_view key, uint32_t flags,
   const uint64_t hash = Hash(key);
   Stripe& stripe = StripeFor(hash);
   // Both arrive while the item is built.
-  PrefetchBucket(hash);
-  __builtin_prefetch(&stripe.lock, 1);
+  PrefetchStripeAndBucket(stripe, hash);
   const uint32_t expiry = ClampExpiry(expires_at);
   const uint64_t size = AccountedSize(key.size(), value.size(), flags);
 

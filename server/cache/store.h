@@ -376,6 +376,8 @@ class Store {
   // the hash alone, so that the load overlaps the miss on the stripe's
   // lock instead of following it.
   void PrefetchBucket(uint64_t hash) const;
+  // PrefetchBucket, and the stripe's first line (its lock) beside it.
+  void PrefetchStripeAndBucket(const Stripe& stripe, uint64_t hash) const;
   uint64_t Hash(absl::string_view key) const;
   // The lookup every single-key operation starts with: under the stripe
   // lock (after a due flush_all), calls hit(stripe, slot, &free) with the

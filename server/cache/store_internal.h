@@ -194,8 +194,7 @@ struct alignas(64) Store::Stripe {
   SpinLock lock;
   // Flushed items may remain; SweepExpired must scan.
   bool unswept_flush ABSL_GUARDED_BY(lock) = false;
-  // log2 of the distance, in buckets, between two of this stripe's lines
-  // in the table (internal::BucketTable's layout). Immutable after
+  // internal::BucketTable::line_stride_bits(). Immutable after
   // construction.
   uint8_t line_stride_bits = 0;
   uint32_t index = 0;  // Immutable after construction.
@@ -242,10 +241,9 @@ struct alignas(64) Store::Stripe {
     return bucket_mask + 1;
   }
 
-  // Bucket i (below bucket_count()): internal::BucketTable::Bucket from
-  // this line's fields alone.
+  // Bucket i (below bucket_count()), from this line's fields alone.
   uint32_t* Bucket(size_t i) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    return table + ((i >> 4) << line_stride_bits) + (i & 15);
+    return internal::BucketTable::BucketFrom(table, line_stride_bits, i);
   }
 
   internal::Item* At(uint32_t handle) const {
@@ -399,6 +397,14 @@ inline void Store::PrefetchBucket(uint64_t hash) const {
   table_.Prefetch(static_cast<uint32_t>(StripeIndex(hash)), hash);
 }
 
+inline void Store::PrefetchStripeAndBucket(const Stripe& stripe,
+                                           uint64_t hash) const {
+  // Both load at once: the lock's xchg waits for every load before it, but
+  // not for prefetches.
+  __builtin_prefetch(&stripe.lock, 1);
+  PrefetchBucket(hash);
+}
+
 template <typename R, typename Hit>
 R Store::FindLive(Stripe& stripe, absl::string_view key, uint64_t hash,
                   int64_t now, const R& miss, Hit&& hit) {
@@ -416,11 +422,7 @@ R Store::FindLive(absl::string_view key, int64_t now, const R& miss,
   if (key.size() > kMaxKeyLength) return miss;
   const uint64_t hash = Hash(key);
   Stripe& stripe = StripeFor(hash);
-  // The stripe's line and the bucket's load at once: the lock's xchg
-  // waits for every load before it, the bucket view's included, but not
-  // for prefetches.
-  __builtin_prefetch(&stripe.lock, 1);
-  PrefetchBucket(hash);
+  PrefetchStripeAndBucket(stripe, hash);
   return FindLive(stripe, key, hash, now, miss, std::forward<Hit>(hit));
 }
 
