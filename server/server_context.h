@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "metrics/worker_metrics.h"
 #include "server/admin/connection_directory.h"
+#include "server/admin/prefix_stats.h"
 #include "server/backend/backend_options.h"
 #include "server/backend/backend_stats.h"
 #include "server/cache/store.h"
@@ -31,6 +32,9 @@ struct ServerContext {
   ServerOptions options;
   cache::Store* store = nullptr;
   MetricsRegistry* metrics = nullptr;
+  // `stats detail`: per key prefix counts while on (owned by Server;
+  // thread-safe). Null where no Server runs (fuzzers): nothing is counted.
+  PrefixStats* prefix_stats = nullptr;
   absl::Time start_time;
   pid_t pid = 0;
   int workers = 0;

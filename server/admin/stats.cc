@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "core/buffer_pool.h"
 #include "server/admin/connection_directory.h"
+#include "server/admin/prefix_stats.h"
 #include "server/backend/backend_stats.h"
 #include "server/connection_table.h"
 
@@ -139,8 +140,11 @@ std::vector<StatLine> SettingsStats(const ServerContext& context) {
   w.Add("umask", absl::StrFormat("%o", o.unix_socket_mode));
   w.Add("shutdown_command", "no");
   w.Add("num_threads", context.workers);
-  w.Add("stat_key_prefix", ":");
-  w.Add("detail_enabled", "no");
+  w.Add("stat_key_prefix", std::string(1, PrefixStats::kDelimiter));
+  w.Add("detail_enabled",
+        context.prefix_stats != nullptr && context.prefix_stats->enabled()
+            ? "yes"
+            : "no");
   w.Add("reqs_per_event", ConnectionTable::kRequestBudget);
   w.Add("cas_enabled", "yes");
   w.Add("tcp_backlog", o.backlog);
@@ -235,6 +239,7 @@ std::vector<StatLine> ConnectionStats(const ServerContext& context) {
 void ResetStats(const ServerContext& context) {
   const cache::StoreStats store = context.store->GetStats();
   context.metrics->Reset([&](Stat stat) { return StoreValue(stat, store); });
+  if (context.prefix_stats != nullptr) context.prefix_stats->Clear();
 }
 
 }  // namespace
@@ -329,6 +334,21 @@ StatsReply CollectStats(const ServerContext& context, absl::string_view group) {
     reply.kind = StatsReply::Kind::kUnknown;
   }
   return reply;
+}
+
+void WriteStatsDetail(const ServerContext& context, absl::string_view arg,
+                      OutputChain* out) {
+  PrefixStats* const stats = context.prefix_stats;
+  if (stats == nullptr) {
+    out->Append("ERROR\r\n");
+  } else if (arg == "on" || arg == "off") {
+    stats->set_enabled(arg == "on");
+    out->Append("OK\r\n");
+  } else if (arg == "dump") {
+    out->Append(stats->Dump());
+  } else {
+    out->Append("CLIENT_ERROR usage: stats detail on|off|dump\r\n");
+  }
 }
 
 void WriteStats(const ServerContext& context, absl::string_view group,

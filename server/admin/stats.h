@@ -9,7 +9,8 @@
 // worker's counters, buffers and epochs), "latency" (per command family:
 // count, mean, p50, p90, p99, p99.9, max in microseconds) and "backends"
 // (--mode=proxy|l1l2: each backend's state, traffic and round trips; empty
-// in cache mode). Anything else is memcached's "ERROR".
+// in cache mode). Anything else is memcached's "ERROR". The text protocol's
+// "stats detail on|off|dump" is WriteStatsDetail's.
 //
 // Thread-safety: any thread. Everything is read from per-worker metric
 // blocks (summed on read), the store (thread-safe), the connection
@@ -48,6 +49,12 @@ StatsReply CollectStats(const ServerContext& context, absl::string_view group);
 // Text protocol: appends the reply to `out`.
 void WriteStats(const ServerContext& context, absl::string_view group,
                 OutputChain* out);
+
+// Text protocol, `stats detail <arg>`: "on" and "off" switch per-prefix
+// counting (OK), "dump" lists the prefixes (see PrefixStats::Dump), anything
+// else is memcached's usage error. Extra arguments are ignored, as there.
+void WriteStatsDetail(const ServerContext& context, absl::string_view arg,
+                      OutputChain* out);
 
 // The value of one table entry, since the last `stats reset`.
 struct StatValue {

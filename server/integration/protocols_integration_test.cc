@@ -231,6 +231,41 @@ TEST_F(ProtocolsTest, TextMetaAndBinarySeeOneCache) {
   EXPECT_EQ(miss->value, "Not found");
 }
 
+// stats detail counts binary gets (per key, hit or miss), sets and deletes
+// too, as memcached does; meta commands are not counted.
+TEST_F(ProtocolsTest, StatsDetailCountsBinaryCommands) {
+  auto text = Connect(*server_);
+  auto binary = Connect(*server_);
+  ASSERT_TRUE(text && binary);
+  ASSERT_EQ(text->Command("stats detail on"), "OK");
+  auto set = RoundTrip(*binary, SetPacket("b:1", "v"));
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->status, 0);
+  for (const char* key : {"b:1", "b:2"}) {
+    auto get = RoundTrip(*binary, Request(kGetK, key));
+    ASSERT_TRUE(get);
+  }
+  auto gat = RoundTrip(*binary, Request(kGat, "b:1", Be32(100)));
+  ASSERT_TRUE(gat);
+  EXPECT_EQ(gat->status, 0);
+  auto del = RoundTrip(*binary, Request(kDelete, "b:1"));
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 0);
+  ASSERT_TRUE(text->Send("mg b:1 v\r\n"));
+  EXPECT_EQ(text->ReadLine(), "EN");
+  EXPECT_EQ(text->Command("stats detail dump"),
+            "PREFIX b get 3 hit 2 set 1 del 1");
+  EXPECT_EQ(text->ReadLine(), "END");
+  // The setting shows in stats settings.
+  ASSERT_TRUE(text->Send("stats settings\r\n"));
+  bool found = false;
+  for (std::string line = text->ReadLine(); line != "END" && !line.empty();
+       line = text->ReadLine()) {
+    if (line == "STAT detail_enabled yes") found = true;
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST_F(ProtocolsTest, BinaryQuietPipelineEndsWithNoop) {
   auto binary = Connect(*server_);
   ASSERT_TRUE(binary);

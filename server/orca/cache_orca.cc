@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
@@ -24,7 +25,10 @@ void Reply(const Request& request, absl::string_view line, OutputChain* out) {
 }  // namespace
 
 CacheOrca::CacheOrca(ServerContext* context, WorkerMetrics* metrics)
-    : context_(context), metrics_(metrics), handler_(context->store, metrics) {}
+    : context_(context),
+      metrics_(metrics),
+      prefix_stats_(context->prefix_stats),
+      handler_(context->store, metrics) {}
 
 CacheOrca::Outcome CacheOrca::Execute(const Request& request, int64_t now,
                                       OutputChain* out) {
@@ -65,7 +69,12 @@ CacheOrca::Outcome CacheOrca::Execute(const Request& request, int64_t now,
     case Command::kQuit:
       return Outcome::kClose;
     case Command::kStats:
-      WriteStats(*context_, request.stats_group, out);
+      if (request.stats_group == "detail") {
+        WriteStatsDetail(*context_, request.keys.empty() ? "" : request.keys[0],
+                         out);
+      } else {
+        WriteStats(*context_, request.stats_group, out);
+      }
       break;
     case Command::kCacheMemlimit:
       CacheMemlimit(request, out);
@@ -147,10 +156,14 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CacheOrca::AppendValues(
   const bool with_cas =
       request.command == Command::kGets || request.command == Command::kGats;
   const int64_t expires_at = touch ? AbsoluteExpiry(request.exptime, now) : 0;
+  PrefixStats* const detail = Detail();
   if (keys.size() == 1) {
     // One key (most requests): no batch.
     cache::ItemRef item = touch ? handler_.GetAndTouch(keys[0], expires_at, now)
                                 : handler_.Get(keys[0], now);
+    if (ABSL_PREDICT_FALSE(detail != nullptr)) {
+      detail->RecordGet(keys[0], static_cast<bool>(item));
+    }
     if (item) AppendValue(keys[0], item, with_cas, out);
     return;
   }
@@ -169,6 +182,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CacheOrca::AppendValues(
       const absl::string_view key = keys[first + i];
       items[i] = touch ? handler_.GetAndTouch(key, expires_at, now)
                        : handler_.Get(key, now);
+      if (ABSL_PREDICT_FALSE(detail != nullptr)) {
+        detail->RecordGet(key, static_cast<bool>(items[i]));
+      }
       if (items[i]) {
         const absl::string_view bytes = items[i].value_with_crlf();
         __builtin_prefetch(bytes.data());
@@ -237,6 +253,7 @@ void CacheOrca::Store(const Request& request, int64_t now, OutputChain* out) {
     default:
       break;
   }
+  if (PrefixStats* const detail = Detail()) detail->RecordSet(request.keys[0]);
   const CacheHandler::StoreOutcome stored =
       handler_.Store(mode, request.keys[0], request.flags,
                      AbsoluteExpiry(request.exptime, now), request.value,
@@ -265,6 +282,9 @@ void CacheOrca::Store(const Request& request, int64_t now, OutputChain* out) {
 }
 
 void CacheOrca::Delete(const Request& request, int64_t now, OutputChain* out) {
+  if (PrefixStats* const detail = Detail()) {
+    detail->RecordDelete(request.keys[0]);
+  }
   if (handler_.Delete(request.keys[0], /*check_cas=*/false, 0, now) ==
       cache::DeleteResult::kDeleted) {
     Reply(request, "DELETED\r\n", out);

@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "metrics/worker_metrics.h"
+#include "server/admin/prefix_stats.h"
 #include "server/orca/cache_handler.h"
 #include "server/output_chain.h"
 #include "server/protocol/binary_parser.h"
@@ -110,8 +111,15 @@ class CacheOrca {
   void BinarySaslAuth(const BinaryRequest& request, bool* authenticated,
                       OutputChain* out);
 
+  // `stats detail`'s counters while it is on, else null (one relaxed load).
+  PrefixStats* Detail() const {
+    return prefix_stats_ != nullptr && prefix_stats_->enabled() ? prefix_stats_
+                                                                : nullptr;
+  }
+
   ServerContext* const context_;
   WorkerMetrics* const metrics_;
+  PrefixStats* const prefix_stats_;  // context_->prefix_stats
   CacheHandler handler_;
   MetaRequest meta_request_;
   BinaryRequest binary_request_;

@@ -27,7 +27,8 @@ constexpr absl::string_view kMetaCodes[] = {"HD", "NS", "EX", "NF", "EN", "MN"};
 
 // Replies whose keyword is followed by free text.
 constexpr absl::string_view kTextReplies[] = {
-    "CLIENT_ERROR", "SERVER_ERROR", "VERSION", "STAT", "MEMLIMIT_TOO_SMALL",
+    "CLIENT_ERROR", "SERVER_ERROR",       "VERSION",
+    "STAT",         "MEMLIMIT_TOO_SMALL", "PREFIX",  // stats detail dump
 };
 
 bool AllDigits(absl::string_view s) {
