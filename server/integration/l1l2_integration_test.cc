@@ -191,6 +191,44 @@ TEST_F(L1L2Test, PipelinedWriteThenReadSeesTheWrite) {
   EXPECT_EQ(client_->ReadLine(), "END");
 }
 
+// A multiget of many keys, some only in L1 (L2 lost them), some only in L2,
+// goes a window at a time: L1 answers its keys, L2 the rest, every value in
+// request order; L2's hits fill L1.
+TEST_F(L1L2Test, MultigetOfManyKeysMixesL1AndL2InOrder) {
+  Start();
+  constexpr int kKeys = 900;
+  auto value_of = [](int i) {
+    return std::string(3000 + i, static_cast<char>('a' + i % 26));
+  };
+  for (int i = 0; i < kKeys; ++i) {
+    const std::string key = absl::StrCat("w:", i);
+    if (i % 2 == 0) {
+      ASSERT_EQ(client_->Set(key, value_of(i)), "STORED");         // L1 and L2
+      if (i % 4 == 0) {
+        ASSERT_EQ(direct_->Delete(key), "DELETED");  // L1 only
+      }
+    } else {
+      ASSERT_EQ(direct_->Set(key, value_of(i)), "STORED");  // L2 only
+    }
+  }
+  std::string get = "get";
+  for (int i = 0; i < kKeys; ++i) absl::StrAppend(&get, " w:", i);
+  for (int round = 0; round < 2; ++round) {  // the second: all from L1
+    ASSERT_TRUE(client_->Send(absl::StrCat(get, "\r\n")));
+    for (int i = 0; i < kKeys; ++i) {
+      const std::string value = value_of(i);
+      ASSERT_EQ(client_->ReadLine(),
+                absl::StrCat("VALUE w:", i, " 0 ", value.size()))
+          << "round " << round;
+      ASSERT_EQ(client_->ReadExactly(value.size() + 2), value + "\r\n");
+    }
+    EXPECT_EQ(client_->ReadLine(), "END");
+  }
+  // Filled from L2 on the first round: L1 answers though L2 lost it.
+  ASSERT_EQ(direct_->Delete("w:1"), "DELETED");
+  EXPECT_EQ(client_->Get("w:1"), value_of(1));
+}
+
 // With L2 down, L1 hits still answer; misses and writes report the error.
 TEST_F(L1L2Test, L2DownL1HitsStillServe) {
   Start({"--backend_timeout_ms=300"});

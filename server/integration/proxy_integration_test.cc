@@ -255,6 +255,70 @@ TEST_F(ProxyTest, MultigetAcrossThreeBackendsKeepsRequestOrder) {
   EXPECT_EQ(c->ReadLine(), "END");
 }
 
+// A multiget of more keys than a backend connection takes in flight
+// (BackendOptions::max_in_flight, 4096) goes a window at a time: every
+// value, in order, then END; and the request pipelined behind it waits.
+TEST_F(ProxyTest, MultigetOfManyKeysIsAnsweredInOrder) {
+  Start({1});  // one backend connection per worker takes every key
+  auto c = Client();
+  ASSERT_NE(c, nullptr);
+  constexpr int kKeys = 6000;
+  std::string sets;
+  for (int i = 0; i < kKeys; i += 3) {  // every third key is absent
+    const std::string value = absl::StrCat("v", i);
+    absl::StrAppend(&sets, "set m:", i, " ", i, " 0 ", value.size(),
+                    " noreply\r\n", value, "\r\n");
+  }
+  ASSERT_TRUE(c->Send(sets));
+  EXPECT_EQ(c->Command("version").substr(0, 8), "VERSION ");
+  std::string get = "gets";
+  for (int i = 0; i < kKeys; ++i) absl::StrAppend(&get, " m:", i);
+  ASSERT_TRUE(c->Send(absl::StrCat(get, "\r\nget m:0\r\n")));
+  for (int i = 0; i < kKeys; i += 3) {
+    const std::string line = c->ReadLine();
+    const std::string want = absl::StrCat("VALUE m:", i, " ", i, " ",
+                                          absl::StrCat("v", i).size(), " ");
+    ASSERT_EQ(line.substr(0, want.size()), want) << "key " << i;
+    ASSERT_EQ(c->ReadLine(), absl::StrCat("v", i));
+  }
+  EXPECT_EQ(c->ReadLine(), "END");
+  EXPECT_EQ(c->ReadLine(), "VALUE m:0 0 2");
+  EXPECT_EQ(c->ReadLine(), "v0");
+  EXPECT_EQ(c->ReadLine(), "END");
+  const StatsMap stats = c->Stats();
+  EXPECT_EQ(stats.at("get_hits"), absl::StrCat(kKeys / 3 + 1));
+  EXPECT_EQ(stats.at("get_misses"), absl::StrCat(kKeys - kKeys / 3));
+}
+
+// A client that takes its multiget's values slowly: the proxy waits for it
+// between windows (output above kStreamHighWatermark) and every byte
+// arrives. Replies of a request pipelined behind are not mixed in.
+TEST_F(ProxyTest, MultigetToASlowReaderWaitsForIt) {
+  Start({1, 1});
+  auto c = Client();
+  ASSERT_NE(c, nullptr);
+  constexpr int kKeys = 600;
+  auto value_of = [](int i) {
+    return std::string(20000 + i, static_cast<char>('a' + i % 26));
+  };
+  for (int i = 0; i < kKeys; ++i) {
+    ASSERT_EQ(c->Set(absl::StrCat("big:", i), value_of(i)), "STORED");
+  }
+  std::string get = "get";
+  for (int i = 0; i < kKeys; ++i) absl::StrAppend(&get, " big:", i);
+  ASSERT_TRUE(c->Send(absl::StrCat(get, "\r\nset after 0 0 1\r\nx\r\n")));
+  // ~12 MB of values: far more than the socket buffers hold while we wait.
+  absl::SleepFor(absl::Milliseconds(300));
+  for (int i = 0; i < kKeys; ++i) {
+    const std::string value = value_of(i);
+    ASSERT_EQ(c->ReadLine(),
+              absl::StrCat("VALUE big:", i, " 0 ", value.size()));
+    ASSERT_EQ(c->ReadExactly(value.size() + 2), value + "\r\n");
+  }
+  EXPECT_EQ(c->ReadLine(), "END");
+  EXPECT_EQ(c->ReadLine(), "STORED");
+}
+
 // Many requests in one write, to different backends, with local commands
 // in between: the replies come back in request order.
 TEST_F(ProxyTest, PipelinedRepliesStayInOrder) {
@@ -442,6 +506,36 @@ TEST_F(ProxyTest, TextBackendProtocol) {
 
 // --backend_failure=error: a dead backend's keys fail fast, the others are
 // unaffected, nothing hangs; when it is back, so is its traffic.
+// A multiget whose later window meets a dead backend: the values of the
+// windows before stand, and the failure ends the reply in place of that
+// window's values and END.
+TEST_F(ProxyTest, MultigetFailureAfterTheFirstWindowEndsTheReply) {
+  Start({1, 1}, {"--backend_timeout_ms=1000"});
+  memcached_st* memc = Libmemcached();
+  std::vector<std::string> live, dead;
+  for (int i = 0; live.size() < 300 || dead.empty(); ++i) {
+    const std::string key = absl::StrCat("later:", i);
+    (Owner(memc, key) == 0 ? live : dead).push_back(key);
+  }
+  memcached_free(memc);
+  auto c = Client();
+  ASSERT_NE(c, nullptr);
+  for (const std::string& k : live) ASSERT_EQ(c->Set(k, "v"), "STORED");
+  memcacheds_[1]->Stop();
+  // 300 live keys, then one on the dead backend: in the second window
+  // (ProxySession::kRetrievalWindow keys each).
+  constexpr size_t kWindow = 256;
+  ASSERT_TRUE(c->Send(
+      absl::StrCat("get ", absl::StrJoin(live, " "), " ", dead[0], "\r\n")));
+  for (size_t i = 0; i < kWindow; ++i) {
+    ASSERT_EQ(c->ReadLine(), absl::StrCat("VALUE ", live[i], " 0 1"));
+    ASSERT_EQ(c->ReadLine(), "v");
+  }
+  EXPECT_TRUE(absl::StartsWith(c->ReadLine(), "SERVER_ERROR backend"));
+  // The connection goes on.
+  EXPECT_EQ(c->Get(live[0]), "v");
+}
+
 TEST_F(ProxyTest, DeadBackendErrorsThenRecovers) {
   Start({1, 1, 1}, {"--backend_retry_ms=200", "--backend_timeout_ms=1000"});
   memcached_st* memc = Libmemcached();

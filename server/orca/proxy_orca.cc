@@ -3,11 +3,14 @@
 
 #include "server/orca/proxy_orca.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "glog/logging.h"
 #include "server/admin/stats.h"
 #include "server/orca/cache_handler.h"
@@ -77,9 +80,17 @@ void ProxySession::Call::Reset() {
   stage = 0;
   remaining = 0;
   done = false;
+  window_begin = 0;
+  window_end = 0;
+  paused = false;
   bytes.clear();
   keys.clear();
   entries.clear();
+  // A huge multiget's arrays are not kept for reuse.
+  if (entries.capacity() > kRetrievalWindow) {
+    std::vector<std::string>().swap(keys);
+    std::vector<Entry>().swap(entries);
+  }
   value.clear();
   flags = 0;
   exptime = 0;
@@ -204,6 +215,10 @@ void ProxySession::Record(Call* call, uint32_t index,
 
 void ProxySession::Submit(Call* call) {
   DCHECK(calls_.back().get() == call);
+  if (IsRetrieval(*call)) {
+    if (call->remaining == 0) AdvanceRetrieval(call);
+    return;
+  }
   if (call->remaining == 0) {
     // Multi-step calls may send more here.
     if (call->protocol == Protocol::kText) {
@@ -232,6 +247,11 @@ void ProxySession::OnBackendReply(uint64_t tag, const BackendReply& reply) {
   Record(call, static_cast<uint32_t>(tag & kIndexMask), reply);
   DCHECK_GT(call->remaining, 0u);
   if (--call->remaining > 0) return;
+  if (IsRetrieval(*call)) {
+    // Last: the connection may go on, close, and destroy this session.
+    if (AdvanceRetrieval(call) && !executing_) listener_->OnProxyReplies();
+    return;
+  }
   if (call->protocol == Protocol::kText) {
     TextAfterL2(call);
   } else if (call->protocol == Protocol::kBinary) {
@@ -252,6 +272,52 @@ void ProxySession::Finish(Call* call) {
   WriteReady();
   // Last: the connection may go on, close, and destroy this session.
   if (!executing_) listener_->OnProxyReplies();
+}
+
+bool ProxySession::AdvanceRetrieval(Call* call) {
+  bool composed = false;
+  for (;;) {
+    DCHECK_EQ(call->remaining, 0u);
+    TextAfterL2(call);  // l1l2: this window's L1 fills
+    const bool front = calls_.front().get() == call;
+    const bool ended = front ? ComposeWindow(call, ReplyOut(out_))
+                             : ComposeWindow(call, ReplyOut(&call->bytes));
+    composed |= front;
+    if (ended) {
+      if (front) {
+        Recycle(call);
+        WriteReady();
+      } else {
+        call->done = true;
+      }
+      return composed;
+    }
+    // Behind other replies, one window waits in `bytes`; at the head, the
+    // next waits while the client has not taken enough of the output.
+    if (!front || out_->pending_bytes() >= kStreamHighWatermark) {
+      call->paused = true;
+      return composed;
+    }
+    SendWindow(call);
+    if (call->remaining > 0) return composed;
+  }
+}
+
+bool ProxySession::OnOutputDrained() {
+  if (calls_.empty() || !calls_.front()->paused) return false;
+  Call* call = calls_.front().get();
+  bool composed = false;
+  if (!call->bytes.empty()) {
+    // Composed while it was not at the head.
+    out_->Append(call->bytes);
+    call->bytes.clear();
+    composed = true;
+  }
+  if (out_->pending_bytes() >= kStreamHighWatermark) return composed;
+  call->paused = false;
+  SendWindow(call);
+  if (call->remaining > 0) return composed;
+  return AdvanceRetrieval(call) || composed;
 }
 
 bool ProxySession::WriteReady() {
@@ -361,12 +427,30 @@ ProxySession::Outcome ProxySession::ExecuteText(const Request& request,
 void ProxySession::TextRetrieve(Call* call, const Request& request,
                                 int64_t now) {
   const size_t n = request.keys.size();
+  DCHECK_LE(n, kIndexMask + 1);  // a line of at most kMaxRetrievalLineLength
   call->keys.reserve(n);
   for (absl::string_view key : request.keys) call->keys.emplace_back(key);
   call->entries.resize(n);
   call->exptime = request.exptime;
+  call->now = now;
+  SendWindow(call);
+}
+
+bool ProxySession::IsRetrieval(const Call& call) {
+  return call.protocol == Protocol::kText &&
+         (call.command == Command::kGet || call.command == Command::kGets ||
+          call.command == Command::kGat || call.command == Command::kGats);
+}
+
+void ProxySession::SendWindow(Call* call) {
+  const size_t begin = call->window_end;
+  const size_t end = std::min(call->keys.size(), begin + kRetrievalWindow);
+  call->window_begin = begin;
+  call->window_end = end;
+  // The first window runs in the request's turn; later ones read the clock.
+  const int64_t now = begin == 0 ? call->now : absl::ToUnixSeconds(absl::Now());
   BackendRequest r;
-  switch (request.command) {
+  switch (call->command) {
     case Command::kGets:
       r.op = BackendOp::kGets;
       break;
@@ -380,10 +464,10 @@ void ProxySession::TextRetrieve(Call* call, const Request& request,
       r.op = BackendOp::kGet;
       break;
   }
-  r.exptime = request.exptime;
+  r.exptime = call->exptime;
   // gets and gats need L2's CAS; only get is served from L1.
-  const bool from_l1 = orca_->l1l2() && request.command == Command::kGet;
-  for (size_t i = 0; i < n; ++i) {
+  const bool from_l1 = orca_->l1l2() && call->command == Command::kGet;
+  for (size_t i = begin; i < end; ++i) {
     if (from_l1) {
       cache::ItemRef item = orca_->l1().Get(call->keys[i], now);
       if (item) {
@@ -484,15 +568,20 @@ void ProxySession::TextFlush(Call* call, const Request& request, int64_t now) {
 
 // l1l2: what L1 does once L2 has answered a text request.
 void ProxySession::TextAfterL2(Call* call) {
-  if (!orca_->l1l2() || call->entries.empty() || call->stage > 0) return;
-  call->stage = 1;
+  if (!orca_->l1l2() || call->entries.empty()) return;
+  // A retrieval runs this once per window (its keys below); anything else
+  // once.
+  if (!IsRetrieval(*call)) {
+    if (call->stage > 0) return;
+    call->stage = 1;
+  }
   cache::Store& l1 = orca_->l1();
   // The time L2 answered: L1's expiries are absolute from it.
   const int64_t now = absl::ToUnixSeconds(absl::Now());
   switch (call->command) {
     case Command::kGet:
       if (!orca_->fill_on_read()) return;
-      for (size_t i = 0; i < call->entries.size(); ++i) {
+      for (size_t i = call->window_begin; i < call->window_end; ++i) {
         const Entry& e = call->entries[i];
         // Only L2 hits whose TTL L2 told us (meta); a TTL of 0 is about to
         // expire. Add, not set: a write that reached L1 meanwhile wins.
@@ -507,8 +596,7 @@ void ProxySession::TextAfterL2(Call* call) {
       }
       return;
     case Command::kGat: {
-      const Entry& e = call->entries[0];
-      for (size_t i = 0; i < call->entries.size(); ++i) {
+      for (size_t i = call->window_begin; i < call->window_end; ++i) {
         const Entry& k = call->entries[i];
         const int64_t expires_at = AbsoluteExpiry(call->exptime, now);
         if (k.status != BackendStatus::kHit) {
@@ -522,7 +610,6 @@ void ProxySession::TextAfterL2(Call* call) {
           l1.Touch(call->keys[i], expires_at, now);
         }
       }
-      (void)e;
       return;
     }
     case Command::kSet:
@@ -560,18 +647,16 @@ void ProxySession::TextAfterL2(Call* call) {
   }
 }
 
-void ProxySession::ComposeText(Call* call, ReplyOut out) {
-  WorkerMetrics& m = orca_->metrics();
-  const bool quiet = call->quiet;
-  // A local failure, or an error a backend sent, answers for the request.
-  for (const Entry& e : call->entries) {
+bool ProxySession::ComposeFailure(absl::Span<const Entry> entries,
+                                  ReplyOut out) {
+  for (const Entry& e : entries) {
     if (backend::IsLocalFailure(e.status)) {
-      m.Add(Counter::protocol_errors);
+      orca_->metrics().Add(Counter::protocol_errors);
       out.Append(BackendFailureMessage(e.status));
-      return;
+      return true;
     }
   }
-  for (const Entry& e : call->entries) {
+  for (const Entry& e : entries) {
     if (!IsBackendError(e.status)) continue;
     if (e.status == BackendStatus::kError) {
       out.Append("ERROR\r\n");
@@ -581,68 +666,86 @@ void ProxySession::ComposeText(Call* call, ReplyOut out) {
       out.Append(e.value);
       out.Append("\r\n");
     }
-    return;
+    return true;
   }
+  return false;
+}
+
+bool ProxySession::ComposeWindow(Call* call, ReplyOut out) {
+  WorkerMetrics& m = orca_->metrics();
+  const size_t begin = call->window_begin;
+  const size_t end = call->window_end;
+  // A failure ends the reply: it is the whole reply if this is the first
+  // window, else it follows the values already written.
+  if (ComposeFailure(
+          absl::MakeConstSpan(call->entries).subspan(begin, end - begin),
+          out)) {
+    return true;
+  }
+  const bool touch =
+      call->command == Command::kGat || call->command == Command::kGats;
+  const bool with_cas =
+      call->command == Command::kGets || call->command == Command::kGats;
+  uint64_t hits = 0;
+  for (size_t i = begin; i < end; ++i) {
+    Entry& e = call->entries[i];
+    if (e.status != BackendStatus::kHit) continue;
+    ++hits;
+    const std::string& key = call->keys[i];
+    char header[64 + kMaxKeyLength];
+    char* p = header;
+    memcpy(p, "VALUE ", 6);
+    p += 6;
+    memcpy(p, key.data(), key.size());
+    p += key.size();
+    *p++ = ' ';
+    p = absl::numbers_internal::FastIntToBuffer(e.flags, p);
+    *p++ = ' ';
+    const size_t size = e.item ? e.item.value().size() : e.value.size();
+    p = absl::numbers_internal::FastIntToBuffer(static_cast<uint64_t>(size), p);
+    if (with_cas) {
+      *p++ = ' ';
+      p = absl::numbers_internal::FastIntToBuffer(e.cas, p);
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    out.Append(absl::string_view(header, p - header));
+    if (e.item) {
+      const absl::string_view bytes = e.item.value_with_crlf();
+      out.AppendItem(std::move(e.item), bytes);
+    } else {
+      out.Append(e.value);
+      out.Append("\r\n");
+      std::string().swap(e.value);  // composed: its memory goes now
+    }
+  }
+  const uint64_t n = end - begin;
+  if (touch) {
+    m.Add(Counter::cmd_touch, n);
+    m.Add(Counter::touch_hits, hits);
+    m.Add(Counter::touch_misses, n - hits);
+  } else {
+    m.Add(Counter::cmd_get, n);
+    m.Add(Counter::get_hits, hits);
+    m.Add(Counter::get_misses, n - hits);
+  }
+  call->window_begin = end;
+  if (end < call->keys.size()) return false;
+  out.Append("END\r\n");
+  return true;
+}
+
+void ProxySession::ComposeText(Call* call, ReplyOut out) {
+  DCHECK(!IsRetrieval(*call));  // ComposeWindow's
+  WorkerMetrics& m = orca_->metrics();
+  const bool quiet = call->quiet;
+  if (ComposeFailure(call->entries, out)) return;
   auto line = [&](absl::string_view text) {
     if (!quiet) out.Append(text);
   };
   const BackendStatus status =
       call->entries.empty() ? BackendStatus::kOk : call->entries[0].status;
   switch (call->command) {
-    case Command::kGet:
-    case Command::kGets:
-    case Command::kGat:
-    case Command::kGats: {
-      const bool touch =
-          call->command == Command::kGat || call->command == Command::kGats;
-      const bool with_cas =
-          call->command == Command::kGets || call->command == Command::kGats;
-      uint64_t hits = 0;
-      for (size_t i = 0; i < call->entries.size(); ++i) {
-        Entry& e = call->entries[i];
-        if (e.status != BackendStatus::kHit) continue;
-        ++hits;
-        const std::string& key = call->keys[i];
-        char header[64 + kMaxKeyLength];
-        char* p = header;
-        memcpy(p, "VALUE ", 6);
-        p += 6;
-        memcpy(p, key.data(), key.size());
-        p += key.size();
-        *p++ = ' ';
-        p = absl::numbers_internal::FastIntToBuffer(e.flags, p);
-        *p++ = ' ';
-        const size_t size = e.item ? e.item.value().size() : e.value.size();
-        p = absl::numbers_internal::FastIntToBuffer(static_cast<uint64_t>(size),
-                                                    p);
-        if (with_cas) {
-          *p++ = ' ';
-          p = absl::numbers_internal::FastIntToBuffer(e.cas, p);
-        }
-        *p++ = '\r';
-        *p++ = '\n';
-        out.Append(absl::string_view(header, p - header));
-        if (e.item) {
-          const absl::string_view bytes = e.item.value_with_crlf();
-          out.AppendItem(std::move(e.item), bytes);
-        } else {
-          out.Append(e.value);
-          out.Append("\r\n");
-        }
-      }
-      out.Append("END\r\n");
-      const uint64_t n = call->entries.size();
-      if (touch) {
-        m.Add(Counter::cmd_touch, n);
-        m.Add(Counter::touch_hits, hits);
-        m.Add(Counter::touch_misses, n - hits);
-      } else {
-        m.Add(Counter::cmd_get, n);
-        m.Add(Counter::get_hits, hits);
-        m.Add(Counter::get_misses, n - hits);
-      }
-      return;
-    }
     case Command::kSet:
     case Command::kAdd:
     case Command::kReplace:

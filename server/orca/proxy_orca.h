@@ -43,6 +43,16 @@
 // its request answer "SERVER_ERROR backend unavailable" (timeout, busy);
 // meta gets the same line, binary an error status.
 //
+// Multigets. A text get, gets, gat or gats goes to the backends a window of
+// kRetrievalWindow keys at a time, and each window's values are composed
+// (and their memory released) before the next window is sent; the next one
+// also waits while the connection's output holds kStreamHighWatermark bytes
+// or more, or while earlier calls' replies are due (OnOutputDrained and the
+// call reaching the head resume it). So a get of 100,000 keys keeps neither
+// 100,000 requests in flight (past BackendOptions::max_in_flight) nor every
+// value in memory. A failure in a later window, after values were written,
+// ends the reply with its SERVER_ERROR line instead of END.
+//
 // Thread-safety: none; both live on one worker's thread.
 
 #include <cstdint>
@@ -52,6 +62,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "core/worker.h"
 #include "metrics/worker_metrics.h"
 #include "server/backend/backend_pool.h"
@@ -137,6 +148,9 @@ class ProxySession final : public backend::ReplySink {
 
   // Requests whose replies are not yet in `out`.
   size_t pending() const { return calls_.size(); }
+  // The connection's output has been written out: a multiget paused on it
+  // goes on. True if replies were composed into `out` (write them).
+  bool OnOutputDrained();
   // Whether the connection may hand over another request now (see the
   // ordering note above; also bounds the calls per connection).
   bool CanAccept() const;
@@ -146,6 +160,10 @@ class ProxySession final : public backend::ReplySink {
 
   // Calls in flight per connection before it stops reading.
   static constexpr size_t kMaxPendingCalls = 1024;
+  // Keys of one multiget in flight at a time, and the output above which
+  // its next window waits (see the top comment).
+  static constexpr size_t kRetrievalWindow = 256;
+  static constexpr size_t kStreamHighWatermark = 256 * 1024;
 
  private:
   enum class Protocol : uint8_t { kText, kMeta, kBinary };
@@ -174,6 +192,13 @@ class ProxySession final : public backend::ReplySink {
     int stage = 0;           // multi-step calls (binary incr on a miss)
     uint32_t remaining = 0;  // backend replies still due
     bool done = false;
+    // Text retrievals, a window at a time: keys [window_begin, window_end)
+    // are in flight or just answered; the entries before were composed and
+    // released. `paused`: the window is composed and the next waits (for
+    // the output to drain, or for the call to reach the head).
+    size_t window_begin = 0;
+    size_t window_end = 0;
+    bool paused = false;
     std::string bytes;  // the composed reply of a done call not yet written
     std::vector<std::string> keys;  // copied: the input buffer moves on
     std::vector<Entry> entries;
@@ -223,6 +248,20 @@ class ProxySession final : public backend::ReplySink {
   // Text (proxy_orca.cc).
   Outcome ExecuteText(const Request& request, int64_t now);
   void TextRetrieve(Call* call, const Request& request, int64_t now);
+  static bool IsRetrieval(const Call& call);
+  // Sends the keys of the next window of a retrieval (L1 hits in l1l2 mode
+  // are answered at once).
+  void SendWindow(Call* call);
+  // A retrieval's window is answered: composes it and sends the next ones
+  // until a window is in flight, the call ends (recycled or done) or it
+  // pauses. True if anything was composed into `out_`.
+  bool AdvanceRetrieval(Call* call);
+  // Composes the window's values (or the failure that ends the reply); true
+  // when the reply is complete.
+  bool ComposeWindow(Call* call, ReplyOut out);
+  // A local failure (backend down, timed out, busy) or an error a backend
+  // sent among `entries` answers for the request: composes it, true.
+  bool ComposeFailure(absl::Span<const Entry> entries, ReplyOut out);
   void TextStore(Call* call, const Request& request);
   void TextKeyed(Call* call, const Request& request);
   void TextFlush(Call* call, const Request& request, int64_t now);
