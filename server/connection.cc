@@ -297,7 +297,7 @@ bool Connection::StepWrite() {
   }
   // All written: a proxy multiget waiting on the output goes on, and what
   // it composed at once is written in the next step.
-  if (session() != nullptr && session()->OnOutputDrained()) return true;
+  if (proxy_ != nullptr && session()->OnOutputDrained()) return true;
   MaybeDropIo();
   // Replies still due from backends: no closing or lingering before they
   // are written, and no reading while the session cannot take more.

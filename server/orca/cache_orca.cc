@@ -24,10 +24,22 @@ void Reply(const Request& request, absl::string_view line, OutputChain* out) {
 
 }  // namespace
 
+namespace {
+
+// For a context without `stats detail` (tests, fuzzers): always off, so the
+// request path needs no null check.
+PrefixStats* NeverOnPrefixStats() {
+  static PrefixStats* const stats = new PrefixStats();
+  return stats;
+}
+
+}  // namespace
+
 CacheOrca::CacheOrca(ServerContext* context, WorkerMetrics* metrics)
     : context_(context),
       metrics_(metrics),
-      prefix_stats_(context->prefix_stats),
+      prefix_stats_(context->prefix_stats != nullptr ? context->prefix_stats
+                                                     : NeverOnPrefixStats()),
       handler_(context->store, metrics) {}
 
 CacheOrca::Outcome CacheOrca::Execute(const Request& request, int64_t now,
@@ -156,14 +168,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CacheOrca::AppendValues(
   const bool with_cas =
       request.command == Command::kGets || request.command == Command::kGats;
   const int64_t expires_at = touch ? AbsoluteExpiry(request.exptime, now) : 0;
-  PrefixStats* const detail = Detail();
   if (keys.size() == 1) {
     // One key (most requests): no batch.
     cache::ItemRef item = touch ? handler_.GetAndTouch(keys[0], expires_at, now)
                                 : handler_.Get(keys[0], now);
-    if (ABSL_PREDICT_FALSE(detail != nullptr)) {
-      detail->RecordGet(keys[0], static_cast<bool>(item));
-    }
+    if (DetailOn()) prefix_stats_->RecordGet(keys[0], static_cast<bool>(item));
     if (item) AppendValue(keys[0], item, with_cas, out);
     return;
   }
@@ -182,9 +191,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CacheOrca::AppendValues(
       const absl::string_view key = keys[first + i];
       items[i] = touch ? handler_.GetAndTouch(key, expires_at, now)
                        : handler_.Get(key, now);
-      if (ABSL_PREDICT_FALSE(detail != nullptr)) {
-        detail->RecordGet(key, static_cast<bool>(items[i]));
-      }
+      if (DetailOn())
+        prefix_stats_->RecordGet(key, static_cast<bool>(items[i]));
       if (items[i]) {
         const absl::string_view bytes = items[i].value_with_crlf();
         __builtin_prefetch(bytes.data());
@@ -253,7 +261,7 @@ void CacheOrca::Store(const Request& request, int64_t now, OutputChain* out) {
     default:
       break;
   }
-  if (PrefixStats* const detail = Detail()) detail->RecordSet(request.keys[0]);
+  if (DetailOn()) prefix_stats_->RecordSet(request.keys[0]);
   const CacheHandler::StoreOutcome stored =
       handler_.Store(mode, request.keys[0], request.flags,
                      AbsoluteExpiry(request.exptime, now), request.value,
@@ -282,9 +290,7 @@ void CacheOrca::Store(const Request& request, int64_t now, OutputChain* out) {
 }
 
 void CacheOrca::Delete(const Request& request, int64_t now, OutputChain* out) {
-  if (PrefixStats* const detail = Detail()) {
-    detail->RecordDelete(request.keys[0]);
-  }
+  if (DetailOn()) prefix_stats_->RecordDelete(request.keys[0]);
   if (handler_.Delete(request.keys[0], /*check_cas=*/false, 0, now) ==
       cache::DeleteResult::kDeleted) {
     Reply(request, "DELETED\r\n", out);

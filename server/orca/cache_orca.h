@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "metrics/worker_metrics.h"
@@ -111,15 +112,13 @@ class CacheOrca {
   void BinarySaslAuth(const BinaryRequest& request, bool* authenticated,
                       OutputChain* out);
 
-  // `stats detail`'s counters while it is on, else null (one relaxed load).
-  PrefixStats* Detail() const {
-    return prefix_stats_ != nullptr && prefix_stats_->enabled() ? prefix_stats_
-                                                                : nullptr;
-  }
+  // Whether `stats detail` counts (one relaxed load).
+  bool DetailOn() const { return ABSL_PREDICT_FALSE(prefix_stats_->enabled()); }
 
   ServerContext* const context_;
   WorkerMetrics* const metrics_;
-  PrefixStats* const prefix_stats_;  // context_->prefix_stats
+  // context_->prefix_stats, or one that is never on when there is none.
+  PrefixStats* const prefix_stats_;
   CacheHandler handler_;
   MetaRequest meta_request_;
   BinaryRequest binary_request_;

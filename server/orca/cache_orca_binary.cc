@@ -136,9 +136,8 @@ void CacheOrca::BinaryGet(const BinaryRequest& request, int64_t now,
       touch ? handler_.GetAndTouch(request.key,
                                    AbsoluteExpiry(request.expiration, now), now)
             : handler_.Get(request.key, now);
-  if (PrefixStats* const detail = Detail()) {
-    detail->RecordGet(request.key, static_cast<bool>(item));
-  }
+  if (DetailOn())
+    prefix_stats_->RecordGet(request.key, static_cast<bool>(item));
   if (!item) {
     if (request.quiet) return;
     if (with_key) {
@@ -188,7 +187,7 @@ void CacheOrca::BinaryStore(const BinaryRequest& request, int64_t now,
   const bool concat =
       mode == cache::StoreMode::kAppend || mode == cache::StoreMode::kPrepend;
   if (!concat && request.cas != 0) mode = cache::StoreMode::kCas;
-  if (PrefixStats* const detail = Detail()) detail->RecordSet(request.key);
+  if (DetailOn()) prefix_stats_->RecordSet(request.key);
   const CacheHandler::StoreOutcome stored = handler_.Store(
       mode, request.key, request.flags, AbsoluteExpiry(request.expiration, now),
       request.value, request.cas, now);
@@ -222,7 +221,7 @@ void CacheOrca::BinaryStore(const BinaryRequest& request, int64_t now,
 
 void CacheOrca::BinaryDelete(const BinaryRequest& request, int64_t now,
                              OutputChain* out) {
-  if (PrefixStats* const detail = Detail()) detail->RecordDelete(request.key);
+  if (DetailOn()) prefix_stats_->RecordDelete(request.key);
   switch (handler_.Delete(request.key, request.cas != 0, request.cas, now)) {
     case cache::DeleteResult::kDeleted:
       AppendSuccess(request, 0, out);
