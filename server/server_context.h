@@ -33,7 +33,7 @@ struct ServerContext {
   cache::Store* store = nullptr;
   MetricsRegistry* metrics = nullptr;
   // `stats detail`: per key prefix counts while on (owned by Server;
-  // thread-safe). Null where no Server runs (fuzzers): nothing is counted.
+  // thread-safe). May be null outside a Server (tests): nothing is counted.
   PrefixStats* prefix_stats = nullptr;
   absl::Time start_time;
   pid_t pid = 0;

@@ -8,7 +8,6 @@
 #include <cstring>
 
 #include "absl/base/attributes.h"
-#include "absl/base/optimization.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
@@ -21,10 +20,6 @@ namespace {
 void Reply(const Request& request, absl::string_view line, OutputChain* out) {
   if (!request.noreply) out->Append(line);
 }
-
-}  // namespace
-
-namespace {
 
 // For a context without `stats detail` (tests, fuzzers): always off, so the
 // request path needs no null check.
@@ -191,8 +186,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CacheOrca::AppendValues(
       const absl::string_view key = keys[first + i];
       items[i] = touch ? handler_.GetAndTouch(key, expires_at, now)
                        : handler_.Get(key, now);
-      if (DetailOn())
+      if (DetailOn()) {
         prefix_stats_->RecordGet(key, static_cast<bool>(items[i]));
+      }
       if (items[i]) {
         const absl::string_view bytes = items[i].value_with_crlf();
         __builtin_prefetch(bytes.data());

@@ -136,8 +136,9 @@ void CacheOrca::BinaryGet(const BinaryRequest& request, int64_t now,
       touch ? handler_.GetAndTouch(request.key,
                                    AbsoluteExpiry(request.expiration, now), now)
             : handler_.Get(request.key, now);
-  if (DetailOn())
+  if (DetailOn()) {
     prefix_stats_->RecordGet(request.key, static_cast<bool>(item));
+  }
   if (!item) {
     if (request.quiet) return;
     if (with_key) {
