@@ -203,7 +203,7 @@ TEST_F(L1L2Test, MultigetOfManyKeysMixesL1AndL2InOrder) {
   for (int i = 0; i < kKeys; ++i) {
     const std::string key = absl::StrCat("w:", i);
     if (i % 2 == 0) {
-      ASSERT_EQ(client_->Set(key, value_of(i)), "STORED");         // L1 and L2
+      ASSERT_EQ(client_->Set(key, value_of(i)), "STORED");  // L1 and L2
       if (i % 4 == 0) {
         ASSERT_EQ(direct_->Delete(key), "DELETED");  // L1 only
       }
