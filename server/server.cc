@@ -132,7 +132,6 @@ absl::Status Server::Bind() {
   metrics_ = std::make_unique<MetricsRegistry>(workers);
   context_.store = store_.get();
   context_.metrics = metrics_.get();
-  context_.prefix_stats = &prefix_stats_;
   context_.workers = workers;
   context_.pid = getpid();
   context_.start_time = absl::Now();

@@ -113,8 +113,6 @@ class Server {
   std::unique_ptr<Authenticator> sasl_auth_;
   std::unique_ptr<cache::Store> store_;
   std::unique_ptr<MetricsRegistry> metrics_;
-  // Behind context_.prefix_stats (`stats detail`).
-  PrefixStats prefix_stats_;
   // Behind context_.backend_stats (--mode=proxy|l1l2); null in cache mode.
   std::unique_ptr<backend::BackendStatsRegistry> backend_stats_;
   std::vector<Slot> slots_;

@@ -4,7 +4,7 @@
 //
 // Thread-safety: immutable after Server::Start(), except `curr_connections`
 // (an atomic touched only on accept and close, never per request) and the
-// store and metrics, which are thread-safe in their own right.
+// store, metrics and prefix stats, which are thread-safe in their own right.
 
 #include <sys/types.h>
 
@@ -32,9 +32,10 @@ struct ServerContext {
   ServerOptions options;
   cache::Store* store = nullptr;
   MetricsRegistry* metrics = nullptr;
-  // `stats detail`: per key prefix counts while on (owned by Server;
-  // thread-safe). May be null outside a Server (tests): nothing is counted.
-  PrefixStats* prefix_stats = nullptr;
+  // `stats detail`: per key prefix counts while on. Thread-safe, and
+  // mutable like a mutex: `stats detail` and `stats reset` change it through
+  // a const context.
+  mutable PrefixStats prefix_stats;
   absl::Time start_time;
   pid_t pid = 0;
   int workers = 0;

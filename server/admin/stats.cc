@@ -141,10 +141,7 @@ std::vector<StatLine> SettingsStats(const ServerContext& context) {
   w.Add("shutdown_command", "no");
   w.Add("num_threads", context.workers);
   w.Add("stat_key_prefix", std::string(1, PrefixStats::kDelimiter));
-  w.Add("detail_enabled",
-        context.prefix_stats != nullptr && context.prefix_stats->enabled()
-            ? "yes"
-            : "no");
+  w.Add("detail_enabled", context.prefix_stats.enabled() ? "yes" : "no");
   w.Add("reqs_per_event", ConnectionTable::kRequestBudget);
   w.Add("cas_enabled", "yes");
   w.Add("tcp_backlog", o.backlog);
@@ -239,7 +236,7 @@ std::vector<StatLine> ConnectionStats(const ServerContext& context) {
 void ResetStats(const ServerContext& context) {
   const cache::StoreStats store = context.store->GetStats();
   context.metrics->Reset([&](Stat stat) { return StoreValue(stat, store); });
-  if (context.prefix_stats != nullptr) context.prefix_stats->Clear();
+  context.prefix_stats.Clear();
 }
 
 }  // namespace
@@ -338,14 +335,12 @@ StatsReply CollectStats(const ServerContext& context, absl::string_view group) {
 
 void WriteStatsDetail(const ServerContext& context, absl::string_view arg,
                       OutputChain* out) {
-  PrefixStats* const stats = context.prefix_stats;
-  if (stats == nullptr) {
-    out->Append("ERROR\r\n");
-  } else if (arg == "on" || arg == "off") {
-    stats->set_enabled(arg == "on");
+  PrefixStats& stats = context.prefix_stats;
+  if (arg == "on" || arg == "off") {
+    stats.set_enabled(arg == "on");
     out->Append("OK\r\n");
   } else if (arg == "dump") {
-    out->Append(stats->Dump());
+    out->Append(stats.Dump());
   } else {
     out->Append("CLIENT_ERROR usage: stats detail on|off|dump\r\n");
   }

@@ -21,21 +21,10 @@ void Reply(const Request& request, absl::string_view line, OutputChain* out) {
   if (!request.noreply) out->Append(line);
 }
 
-// For a context without `stats detail` (tests, fuzzers): always off, so the
-// request path needs no null check.
-PrefixStats* NeverOnPrefixStats() {
-  static PrefixStats* const stats = new PrefixStats();
-  return stats;
-}
-
 }  // namespace
 
 CacheOrca::CacheOrca(ServerContext* context, WorkerMetrics* metrics)
-    : context_(context),
-      metrics_(metrics),
-      prefix_stats_(context->prefix_stats != nullptr ? context->prefix_stats
-                                                     : NeverOnPrefixStats()),
-      handler_(context->store, metrics) {}
+    : context_(context), metrics_(metrics), handler_(context->store, metrics) {}
 
 CacheOrca::Outcome CacheOrca::Execute(const Request& request, int64_t now,
                                       OutputChain* out) {
@@ -167,7 +156,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CacheOrca::AppendValues(
     // One key (most requests): no batch.
     cache::ItemRef item = touch ? handler_.GetAndTouch(keys[0], expires_at, now)
                                 : handler_.Get(keys[0], now);
-    if (DetailOn()) prefix_stats_->RecordGet(keys[0], static_cast<bool>(item));
+    if (DetailOn())
+      context_->prefix_stats.RecordGet(keys[0], static_cast<bool>(item));
     if (item) AppendValue(keys[0], item, with_cas, out);
     return;
   }
@@ -187,7 +177,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CacheOrca::AppendValues(
       items[i] = touch ? handler_.GetAndTouch(key, expires_at, now)
                        : handler_.Get(key, now);
       if (DetailOn()) {
-        prefix_stats_->RecordGet(key, static_cast<bool>(items[i]));
+        context_->prefix_stats.RecordGet(key, static_cast<bool>(items[i]));
       }
       if (items[i]) {
         const absl::string_view bytes = items[i].value_with_crlf();
@@ -257,7 +247,7 @@ void CacheOrca::Store(const Request& request, int64_t now, OutputChain* out) {
     default:
       break;
   }
-  if (DetailOn()) prefix_stats_->RecordSet(request.keys[0]);
+  if (DetailOn()) context_->prefix_stats.RecordSet(request.keys[0]);
   const CacheHandler::StoreOutcome stored =
       handler_.Store(mode, request.keys[0], request.flags,
                      AbsoluteExpiry(request.exptime, now), request.value,
@@ -286,7 +276,7 @@ void CacheOrca::Store(const Request& request, int64_t now, OutputChain* out) {
 }
 
 void CacheOrca::Delete(const Request& request, int64_t now, OutputChain* out) {
-  if (DetailOn()) prefix_stats_->RecordDelete(request.keys[0]);
+  if (DetailOn()) context_->prefix_stats.RecordDelete(request.keys[0]);
   if (handler_.Delete(request.keys[0], /*check_cas=*/false, 0, now) ==
       cache::DeleteResult::kDeleted) {
     Reply(request, "DELETED\r\n", out);

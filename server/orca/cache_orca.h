@@ -113,12 +113,12 @@ class CacheOrca {
                       OutputChain* out);
 
   // Whether `stats detail` counts (one relaxed load).
-  bool DetailOn() const { return ABSL_PREDICT_FALSE(prefix_stats_->enabled()); }
+  bool DetailOn() const {
+    return ABSL_PREDICT_FALSE(context_->prefix_stats.enabled());
+  }
 
   ServerContext* const context_;
   WorkerMetrics* const metrics_;
-  // context_->prefix_stats, or one that is never on when there is none.
-  PrefixStats* const prefix_stats_;
   CacheHandler handler_;
   MetaRequest meta_request_;
   BinaryRequest binary_request_;

@@ -137,7 +137,7 @@ void CacheOrca::BinaryGet(const BinaryRequest& request, int64_t now,
                                    AbsoluteExpiry(request.expiration, now), now)
             : handler_.Get(request.key, now);
   if (DetailOn()) {
-    prefix_stats_->RecordGet(request.key, static_cast<bool>(item));
+    context_->prefix_stats.RecordGet(request.key, static_cast<bool>(item));
   }
   if (!item) {
     if (request.quiet) return;
@@ -188,7 +188,7 @@ void CacheOrca::BinaryStore(const BinaryRequest& request, int64_t now,
   const bool concat =
       mode == cache::StoreMode::kAppend || mode == cache::StoreMode::kPrepend;
   if (!concat && request.cas != 0) mode = cache::StoreMode::kCas;
-  if (DetailOn()) prefix_stats_->RecordSet(request.key);
+  if (DetailOn()) context_->prefix_stats.RecordSet(request.key);
   const CacheHandler::StoreOutcome stored = handler_.Store(
       mode, request.key, request.flags, AbsoluteExpiry(request.expiration, now),
       request.value, request.cas, now);
@@ -222,7 +222,7 @@ void CacheOrca::BinaryStore(const BinaryRequest& request, int64_t now,
 
 void CacheOrca::BinaryDelete(const BinaryRequest& request, int64_t now,
                              OutputChain* out) {
-  if (DetailOn()) prefix_stats_->RecordDelete(request.key);
+  if (DetailOn()) context_->prefix_stats.RecordDelete(request.key);
   switch (handler_.Delete(request.key, request.cas != 0, request.cas, now)) {
     case cache::DeleteResult::kDeleted:
       AppendSuccess(request, 0, out);

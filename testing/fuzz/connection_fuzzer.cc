@@ -44,7 +44,6 @@
 #include "core/worker.h"
 #include "glog/logging.h"
 #include "metrics/worker_metrics.h"
-#include "server/admin/prefix_stats.h"
 #include "server/auth/authenticator.h"
 #include "server/cache/store.h"
 #include "server/connection_table.h"
@@ -207,10 +206,8 @@ void RunOne(const Plan& plan) {
   store_options.stripes = 4;
   auto store = std::make_unique<cache::Store>(store_options);
   auto metrics = std::make_unique<MetricsRegistry>(1);
-  PrefixStats prefix_stats;
   context.store = store.get();
   context.metrics = metrics.get();
-  context.prefix_stats = &prefix_stats;
   if (plan.authentication) {
     static const Authenticator* const authenticator =
         Authenticator::FromText("user:pass\n")->release();
