@@ -156,8 +156,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CacheOrca::AppendValues(
     // One key (most requests): no batch.
     cache::ItemRef item = touch ? handler_.GetAndTouch(keys[0], expires_at, now)
                                 : handler_.Get(keys[0], now);
-    if (DetailOn())
+    if (DetailOn()) {
       context_->prefix_stats.RecordGet(keys[0], static_cast<bool>(item));
+    }
     if (item) AppendValue(keys[0], item, with_cas, out);
     return;
   }
