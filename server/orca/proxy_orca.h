@@ -164,6 +164,10 @@ class ProxySession final : public backend::ReplySink {
   // its next window waits (see the top comment).
   static constexpr size_t kRetrievalWindow = 256;
   static constexpr size_t kStreamHighWatermark = 256 * 1024;
+  // A backend request's tag is its call's sequence number, shifted by this
+  // much, and the key's index in the call (a call has fewer keys: its line
+  // is at most kMaxRetrievalLineLength).
+  static constexpr int kTagIndexBits = 20;
 
  private:
   enum class Protocol : uint8_t { kText, kMeta, kBinary };
@@ -245,7 +249,7 @@ class ProxySession final : public backend::ReplySink {
   void Recycle(Call* call);
   Call* FindCall(uint64_t seq);
 
-  // Text (proxy_orca.cc).
+  // Text (proxy_orca_text.cc).
   Outcome ExecuteText(const Request& request, int64_t now);
   void TextRetrieve(Call* call, const Request& request, int64_t now);
   static bool IsRetrieval(const Call& call);
