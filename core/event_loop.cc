@@ -50,14 +50,8 @@ bool EventLoop::ForkedEver() {
   return forked_ever.load(std::memory_order_seq_cst);
 }
 
-int64_t EventLoop::ClockNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 EventLoop::EventLoop()
-    : now_unix_ns_(ClockNanos()), events_(kMaxEventsPerWait) {
+    : now_unix_ns_(clock_.Now()), events_(kMaxEventsPerWait) {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   PCHECK(epoll_fd_ >= 0) << "epoll_create1";
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -109,7 +103,7 @@ void EventLoop::Remove(int fd) {
 EventLoop::TimerId EventLoop::AddTimer(absl::Duration delay,
                                        absl::AnyInvocable<void()> task) {
   TimerId id = next_timer_id_++;
-  timer_heap_.push(Timer{absl::FromUnixNanos(ClockNanos()) + delay, id});
+  timer_heap_.push(Timer{absl::FromUnixNanos(clock_.Now()) + delay, id});
   timers_.emplace(id, std::move(task));
   return id;
 }
@@ -177,7 +171,7 @@ void EventLoop::ArmTimerFd() {
   if (next != absl::InfiniteFuture()) {
     // Never zero, which would disarm: a due timer fires at once.
     const absl::Duration wait = std::max(
-        next - absl::FromUnixNanos(ClockNanos()), absl::Nanoseconds(1));
+        next - absl::FromUnixNanos(clock_.Now()), absl::Nanoseconds(1));
     spec.it_value = absl::ToTimespec(wait);
   }
   PCHECK(timerfd_settime(timer_fd_, 0, &spec, nullptr) == 0)
@@ -196,7 +190,7 @@ void EventLoop::RunOnce() {
     PCHECK(errno == EINTR) << "epoll_wait";
     n = 0;
   }
-  now_unix_ns_ = ClockNanos();
+  now_unix_ns_ = clock_.Now();
   ++epoch_;
   // Tasks deferred by the previous iteration run before this one's events.
   running_soon_.swap(soon_);
