@@ -266,6 +266,48 @@ TEST_F(ProtocolsTest, StatsDetailCountsBinaryCommands) {
   EXPECT_TRUE(found);
 }
 
+// Binary "detail on|off|dump" as memcached 1.6 answers them: on and off
+// with just the closing empty stat; dump as one stat, "detailed", holding
+// the text dump; anything else after "detail" is Key not found.
+TEST_F(ProtocolsTest, BinaryStatsDetail) {
+  auto text = Connect(*server_);
+  auto binary = Connect(*server_);
+  ASSERT_TRUE(text && binary);
+  auto on = RoundTrip(*binary, Request(kStat, "detail on"));
+  ASSERT_TRUE(on);
+  EXPECT_EQ(on->status, 0);
+  EXPECT_EQ(on->key, "");
+  EXPECT_EQ(on->value, "");
+  ASSERT_EQ(text->Command("set d:1 0 0 1\r\nx"), "STORED");
+  ASSERT_TRUE(binary->Send(Request(kStat, "detail dump").Bytes()));
+  auto dump = ReadPacket(*binary);
+  ASSERT_TRUE(dump);
+  EXPECT_EQ(dump->status, 0);
+  EXPECT_EQ(dump->key, "detailed");
+  EXPECT_EQ(dump->value, "PREFIX d get 0 hit 0 set 1 del 0\r\nEND\r\n");
+  auto end = ReadPacket(*binary);
+  ASSERT_TRUE(end);
+  EXPECT_EQ(end->key, "");
+  EXPECT_EQ(end->value, "");
+  auto off = RoundTrip(*binary, Request(kStat, "detail off"));
+  ASSERT_TRUE(off);
+  EXPECT_EQ(off->status, 0);
+  EXPECT_EQ(off->value, "");
+  ASSERT_EQ(text->Command("set d:2 0 0 1\r\nx"), "STORED");
+  EXPECT_EQ(text->Command("stats detail dump"),
+            "PREFIX d get 0 hit 0 set 1 del 0");
+  EXPECT_EQ(text->ReadLine(), "END");
+  for (const char* bad : {"detail", "detail sideways"}) {
+    auto reply = RoundTrip(*binary, Request(kStat, bad));
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->status, kKeyNotFound) << bad;
+  }
+  // The connection still works.
+  auto stat = RoundTrip(*binary, Request(kStat, "detail off"));
+  ASSERT_TRUE(stat);
+  EXPECT_EQ(stat->status, 0);
+}
+
 TEST_F(ProtocolsTest, BinaryQuietPipelineEndsWithNoop) {
   auto binary = Connect(*server_);
   ASSERT_TRUE(binary);

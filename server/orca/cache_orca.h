@@ -109,6 +109,7 @@ class CacheOrca {
   void BinaryArithmetic(const BinaryRequest& request, int64_t now,
                         OutputChain* out);
   void BinaryStat(const BinaryRequest& request, OutputChain* out);
+  void BinaryStatDetail(const BinaryRequest& request, OutputChain* out);
   void BinarySaslAuth(const BinaryRequest& request, bool* authenticated,
                       OutputChain* out);
 

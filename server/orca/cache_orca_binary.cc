@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/base/internal/endian.h"
+#include "absl/strings/match.h"
 #include "server/admin/stats.h"
 #include "server/auth/authenticator.h"
 #include "server/orca/cache_orca.h"
@@ -300,6 +301,10 @@ void CacheOrca::BinaryArithmetic(const BinaryRequest& request, int64_t now,
 }
 
 void CacheOrca::BinaryStat(const BinaryRequest& request, OutputChain* out) {
+  if (absl::StartsWith(request.key, "detail")) {
+    BinaryStatDetail(request, out);
+    return;
+  }
   const StatsReply reply = CollectStats(*context_, request.key);
   if (reply.kind == StatsReply::Kind::kUnknown) {
     AppendBinaryError(request, BinaryStatus::kKeyNotFound, out);
@@ -313,6 +318,33 @@ void CacheOrca::BinaryStat(const BinaryRequest& request, OutputChain* out) {
                  out);
     out->Append(line.name);
     out->Append(line.value);
+  }
+  AppendHeader(request, BinaryStatus::kNoError, 0, 0, 0, 0, out);
+}
+
+// memcached's binary "detail on", "detail off" and "detail dump" (matched
+// by prefix, as it does): the dump is one stat, "detailed", whose value is
+// the text protocol's dump; every form ends with the empty stat. Anything
+// else after "detail" is Key not found.
+void CacheOrca::BinaryStatDetail(const BinaryRequest& request,
+                                 OutputChain* out) {
+  const absl::string_view arg = request.key.substr(6);
+  PrefixStats& stats = context_->prefix_stats;
+  if (absl::StartsWith(arg, " dump")) {
+    constexpr absl::string_view kName = "detailed";
+    const std::string dump = stats.Dump();
+    AppendHeader(request, BinaryStatus::kNoError, 0,
+                 static_cast<uint16_t>(kName.size()),
+                 static_cast<uint32_t>(kName.size() + dump.size()), 0, out);
+    out->Append(kName);
+    out->Append(dump);
+  } else if (absl::StartsWith(arg, " on")) {
+    stats.set_enabled(true);
+  } else if (absl::StartsWith(arg, " off")) {
+    stats.set_enabled(false);
+  } else {
+    AppendBinaryError(request, BinaryStatus::kKeyNotFound, out);
+    return;
   }
   AppendHeader(request, BinaryStatus::kNoError, 0, 0, 0, 0, out);
 }
