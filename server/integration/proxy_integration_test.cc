@@ -290,6 +290,39 @@ TEST_F(ProxyTest, MultigetOfManyKeysIsAnsweredInOrder) {
   EXPECT_EQ(stats.at("get_misses"), absl::StrCat(kKeys - kKeys / 3));
 }
 
+// Pipelined multigets: each sends a window of keys at once, and 40 of 256
+// keys are 10,240 backend requests, past a backend connection's
+// max_in_flight (4096). The connection stops taking requests while
+// ProxySession::kMaxKeysInFlight are in flight, so every get is answered
+// (before, 24 of the 40 were "SERVER_ERROR backend busy").
+TEST_F(ProxyTest, PipelinedMultigetsStayWithinTheBackendsInFlightLimit) {
+  Start({1});  // one backend connection per worker takes every key
+  auto c = Client();
+  ASSERT_NE(c, nullptr);
+  constexpr int kKeys = 256;
+  constexpr int kGets = 40;
+  for (int i = 0; i < kKeys; i += 2) {
+    ASSERT_EQ(c->Set(absl::StrCat("p:", i), absl::StrCat("v", i)), "STORED");
+  }
+  std::string get = "get";
+  for (int i = 0; i < kKeys; ++i) absl::StrAppend(&get, " p:", i);
+  absl::StrAppend(&get, "\r\n");
+  std::string gets;
+  for (int g = 0; g < kGets; ++g) gets += get;
+  ASSERT_TRUE(c->Send(gets));
+  for (int g = 0; g < kGets; ++g) {
+    for (int i = 0; i < kKeys; i += 2) {
+      ASSERT_EQ(c->ReadLine(),
+                absl::StrCat("VALUE p:", i, " 0 ", absl::StrCat("v", i).size()))
+          << "get " << g << " key " << i;
+      ASSERT_EQ(c->ReadLine(), absl::StrCat("v", i));
+    }
+    ASSERT_EQ(c->ReadLine(), "END") << "get " << g;
+  }
+  const StatsMap stats = c->Stats();
+  EXPECT_EQ(stats.at("get_hits"), absl::StrCat(kGets * kKeys / 2));
+}
+
 // A client that takes its multiget's values slowly: the proxy waits for it
 // between windows (output above kStreamHighWatermark) and every byte
 // arrives. Replies of a request pipelined behind are not mixed in.

@@ -114,7 +114,7 @@ ProxySession::~ProxySession() {
 bool ProxySession::CanAccept() const {
   if (calls_.empty()) return true;
   if (orca_->l1l2()) return false;
-  return calls_.size() < kMaxPendingCalls;
+  return calls_.size() < kMaxPendingCalls && keys_in_flight_ < kMaxKeysInFlight;
 }
 
 ProxySession::Call* ProxySession::NewCall(Protocol protocol) {
@@ -159,6 +159,7 @@ void ProxySession::Send(Call* call, uint32_t index,
   const uint64_t tag = call->seq << kTagIndexBits | index;
   if (orca_->pool().Send(request, affinity_, this, tag, &failure)) {
     ++call->remaining;
+    ++keys_in_flight_;
     return;
   }
   Entry& e = call->entries[index];
@@ -181,6 +182,7 @@ void ProxySession::Broadcast(Call* call, const BackendRequest& request) {
     const uint64_t tag = call->seq << kTagIndexBits | static_cast<uint64_t>(i);
     if (pool.SendTo(i, request, affinity_, this, tag, &failure)) {
       ++call->remaining;
+      ++keys_in_flight_;
     } else {
       e.status = failure;
       e.answered = true;
@@ -232,6 +234,8 @@ void ProxySession::OnBackendReply(uint64_t tag, const BackendReply& reply) {
   }
   Record(call, static_cast<uint32_t>(tag & kIndexMask), reply);
   DCHECK_GT(call->remaining, 0u);
+  DCHECK_GT(keys_in_flight_, 0u);
+  --keys_in_flight_;
   if (--call->remaining > 0) return;
   if (IsRetrieval(*call)) {
     // Last: the connection may go on, close, and destroy this session.

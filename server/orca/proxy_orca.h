@@ -152,7 +152,9 @@ class ProxySession final : public backend::ReplySink {
   // goes on. True if replies were composed into `out` (write them).
   bool OnOutputDrained();
   // Whether the connection may hand over another request now (see the
-  // ordering note above; also bounds the calls per connection).
+  // ordering note above; also bounds the calls and backend requests in
+  // flight per connection). A connection told no resumes when
+  // Listener::OnProxyReplies() is called.
   bool CanAccept() const;
 
   void OnBackendReply(uint64_t tag,
@@ -160,6 +162,13 @@ class ProxySession final : public backend::ReplySink {
 
   // Calls in flight per connection before it stops reading.
   static constexpr size_t kMaxPendingCalls = 1024;
+  // Backend requests in flight per connection before it stops reading:
+  // pipelined multigets each send a window at once, and without this 17
+  // gets of 256 keys passed a backend connection's max_in_flight (4096 by
+  // default) and drew "SERVER_ERROR backend busy". A connection then has
+  // at most this many plus one request's first window (kRetrievalWindow
+  // keys, or a broadcast's one per backend) in flight.
+  static constexpr size_t kMaxKeysInFlight = 1024;
   // Keys of one multiget in flight at a time, and the output above which
   // its next window waits (see the top comment).
   static constexpr size_t kRetrievalWindow = 256;
@@ -290,6 +299,8 @@ class ProxySession final : public backend::ReplySink {
   std::deque<std::unique_ptr<Call>> calls_;
   std::vector<std::unique_ptr<Call>> free_calls_;
   uint64_t next_seq_ = 1;
+  // Backend requests sent and not yet answered, over every call.
+  size_t keys_in_flight_ = 0;
   // Inside Execute: replies are written by the connection's own turn, so
   // the listener is not called.
   bool executing_ = false;
