@@ -46,28 +46,31 @@ TEST(LoopClockTest, VdsoSourceReadsTheVdso) {
   EXPECT_FALSE(clock.calibrated());
 }
 
-TEST(LoopClockTest, TscSourceCalibratesAndTracksTheWallClock) {
-  if (!LoopClock::KernelUsesTsc()) {
-    GTEST_SKIP() << "the kernel's clocksource is not the TSC";
+// The TSC source, where the kernel trusts the TSC (else skipped).
+class TscLoopClockTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!LoopClock::KernelUsesTsc()) {
+      GTEST_SKIP() << "the kernel's clocksource is not the TSC";
+    }
   }
-  LoopClock clock(LoopClock::Source::kTsc);
-  EXPECT_TRUE(clock.uses_tsc());
-  EXPECT_FALSE(clock.calibrated());
+  LoopClock clock_{LoopClock::Source::kTsc};
+};
+
+TEST_F(TscLoopClockTest, CalibratesAndTracksTheWallClock) {
+  EXPECT_TRUE(clock_.uses_tsc());
+  EXPECT_FALSE(clock_.calibrated());
   // Past calibration and through several rebases.
-  ExpectTracksTheVdso(clock, absl::Milliseconds(150));
-  EXPECT_TRUE(clock.calibrated());
+  ExpectTracksTheVdso(clock_, absl::Milliseconds(150));
+  EXPECT_TRUE(clock_.calibrated());
 }
 
-TEST(LoopClockTest, TscSourceSurvivesALongPause) {
-  if (!LoopClock::KernelUsesTsc()) {
-    GTEST_SKIP() << "the kernel's clocksource is not the TSC";
-  }
-  LoopClock clock(LoopClock::Source::kTsc);
-  ExpectTracksTheVdso(clock, absl::Milliseconds(40));
-  ASSERT_TRUE(clock.calibrated());
+TEST_F(TscLoopClockTest, SurvivesALongPause) {
+  ExpectTracksTheVdso(clock_, absl::Milliseconds(40));
+  ASSERT_TRUE(clock_.calibrated());
   // Many rebase intervals without a read: the first read rebases.
   absl::SleepFor(absl::Milliseconds(120));
-  ExpectTracksTheVdso(clock, absl::Milliseconds(30));
+  ExpectTracksTheVdso(clock_, absl::Milliseconds(30));
 }
 
 TEST(LoopClockTest, AutoUsesTheTscWhereTheKernelDoes) {
