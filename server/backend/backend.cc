@@ -44,6 +44,8 @@ const BackendOptions& Backend::options() const { return pool_->options(); }
 void Backend::MarkDirty(BackendConnection* connection) {
   pool_->MarkDirty(connection);
 }
+size_t Backend::crowd_threshold() const { return pool_->crowd_threshold(); }
+void Backend::NoteCrowded(int delta) { pool_->NoteCrowded(delta); }
 
 void Backend::Start() {
   for (Slot& slot : slots_) {

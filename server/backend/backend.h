@@ -66,6 +66,8 @@ class Backend final : private ReplySink {
   const ResolvedAddress& resolved() const { return resolved_; }
   BackendStats& stats() { return *stats_; }
   void MarkDirty(BackendConnection* connection);
+  size_t crowd_threshold() const;
+  void NoteCrowded(int delta);
   void OnConnected(BackendConnection* connection);
   void OnConnectionFailed(BackendConnection* connection, BackendStatus reason);
   // Any reply the server sent (not a local failure).

@@ -81,6 +81,7 @@ bool BackendConnection::Submit(const BackendRequest& request, ReplySink* sink,
                 [this](absl::string_view bytes) { output_.Append(bytes); });
   const bool was_idle = pending_.empty();
   pending_.push_back(PendingOp{sink, tag, backend_->loop().now(), request.op});
+  if (pending_.size() == backend_->crowd_threshold()) backend_->NoteCrowded(1);
   stats.AddInFlight(1);
   // A timer still armed for an earlier request fires early and re-arms for
   // this one: no timer churn per request at low pipelining depth.
@@ -123,6 +124,7 @@ std::deque<BackendConnection::PendingOp> BackendConnection::Disconnect() {
   input_.Release();
   output_.Clear();
   failed.swap(pending_);
+  if (failed.size() >= backend_->crowd_threshold()) backend_->NoteCrowded(-1);
   backend_->stats().AddInFlight(-static_cast<int64_t>(failed.size()));
   return failed;
 }
@@ -240,6 +242,9 @@ bool BackendConnection::Dispatch() {
       return false;
     }
     PendingOp op = pending_.front();
+    if (pending_.size() == backend_->crowd_threshold()) {
+      backend_->NoteCrowded(-1);
+    }
     pending_.pop_front();
     backend_->stats().AddInFlight(-1);
     absl::Time now = backend_->loop().now();

@@ -1,5 +1,6 @@
 #include "server/backend/backend_pool.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "glog/logging.h"
@@ -14,6 +15,8 @@ BackendPool::BackendPool(EventLoop* loop, BufferPool* buffers,
     : loop_(loop),
       buffers_(buffers),
       options_(std::move(options)),
+      crowd_threshold_(std::max<size_t>(
+          1, options_.max_in_flight - options_.max_in_flight / 4)),
       self_(std::make_shared<BackendPool*>(this)) {
   CHECK_EQ(resolved.size(), options_.backends.size());
   CHECK_EQ(stats->backends(), static_cast<int>(options_.backends.size()));

@@ -71,11 +71,22 @@ class BackendPool {
   EventLoop& loop() { return *loop_; }
   BufferPool& buffers() { return *buffers_; }
 
+  // Whether some connection of this pool has crowd_threshold() requests or
+  // more in flight: past max_in_flight a request gets kBusy at once, so a
+  // client connection that has requests in flight holds further ones
+  // until its replies come (ProxySession::CanAccept).
+  bool crowded() const { return crowded_connections_ > 0; }
+  // Three quarters of max_in_flight (at least 1).
+  size_t crowd_threshold() const { return crowd_threshold_; }
+
   // --- For backends. ---
   // `connection` has bytes to write at the end of this loop iteration.
   void MarkDirty(BackendConnection* connection);
   // A backend left or rejoined the ring.
   void RebuildRing();
+  // A connection's requests in flight reached crowd_threshold() (+1) or
+  // fell below it (-1).
+  void NoteCrowded(int delta) { crowded_connections_ += delta; }
 
  private:
   void FlushDirty();
@@ -92,6 +103,8 @@ class BackendPool {
   // RunSoon instead of waiting for an event that may never come.
   uint64_t flushed_epoch_ = UINT64_MAX;
   bool flush_soon_ = false;
+  const size_t crowd_threshold_;
+  int crowded_connections_ = 0;
   // Shared with the epoch hook and RunSoon tasks, which outlive nothing but
   // may outlive the pool; null once the pool is gone.
   std::shared_ptr<BackendPool*> self_;

@@ -407,6 +407,33 @@ TEST_F(BackendPoolTest, InFlightLimitAnswersBusy) {
   EXPECT_EQ(h.Call(Get("x")).status, S::kMiss);
 }
 
+// crowded(): some connection holds three quarters of max_in_flight (here
+// 6 of 8), counted as requests are sent and answered.
+TEST_F(BackendPoolTest, CrowdedFromThreeQuartersOfTheInFlightLimit) {
+  StartMemcacheds(1);
+  BackendOptions options;
+  options.backends = {Local(memcacheds_[0]->port())};
+  options.max_in_flight = 8;
+  PoolHarness h(options);
+  CollectingSink sink(6);
+  std::vector<bool> crowded;
+  h.OnWorker([&](BackendPool& pool) {
+    EXPECT_EQ(pool.crowd_threshold(), 6u);
+    for (int i = 0; i < 6; ++i) {
+      crowded.push_back(pool.crowded());
+      BackendStatus failure;
+      ASSERT_TRUE(pool.Send(Get("c"), 0, &sink, i, &failure));
+    }
+    crowded.push_back(pool.crowded());
+  });
+  EXPECT_EQ(crowded, std::vector<bool>(
+                         {false, false, false, false, false, false, true}));
+  ASSERT_TRUE(sink.Wait(absl::Seconds(5)));
+  bool after = true;
+  h.OnWorker([&](BackendPool& pool) { after = pool.crowded(); });
+  EXPECT_FALSE(after);
+}
+
 TEST_F(BackendPoolTest, CancelledRepliesAreDropped) {
   StartMemcacheds(1);
   BackendOptions options;

@@ -323,6 +323,39 @@ TEST_F(ProxyTest, PipelinedMultigetsStayWithinTheBackendsInFlightLimit) {
   EXPECT_EQ(stats.at("get_hits"), absl::StrCat(kGets * kKeys / 2));
 }
 
+// Several such clients on one worker share its backend connection: while
+// it holds three quarters of max_in_flight (BackendPool::crowded()), a
+// client connection with requests in flight takes no more, so these six
+// (up to 1,280 keys each) still get every answer.
+TEST_F(ProxyTest, PipelinedMultigetsOfSeveralClientsShareTheLimit) {
+  Start({1}, {"--workers=1"});
+  constexpr int kClients = 6;
+  constexpr int kKeys = 256;
+  constexpr int kGets = 40;
+  std::vector<std::unique_ptr<BlockingClient>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(Client());
+    ASSERT_NE(clients.back(), nullptr);
+  }
+  ASSERT_EQ(clients[0]->Set("s:0", "v"), "STORED");
+  std::string get = "get";
+  for (int i = 0; i < kKeys; ++i) absl::StrAppend(&get, " s:", i % 2);
+  absl::StrAppend(&get, "\r\n");
+  std::string gets;
+  for (int g = 0; g < kGets; ++g) gets += get;
+  for (auto& c : clients) ASSERT_TRUE(c->Send(gets));
+  for (int i = 0; i < kClients; ++i) {
+    for (int g = 0; g < kGets; ++g) {
+      for (int k = 0; k < kKeys; k += 2) {
+        ASSERT_EQ(clients[i]->ReadLine(), "VALUE s:0 0 1")
+            << "client " << i << " get " << g << " key " << k;
+        ASSERT_EQ(clients[i]->ReadLine(), "v");
+      }
+      ASSERT_EQ(clients[i]->ReadLine(), "END");
+    }
+  }
+}
+
 // A client that takes its multiget's values slowly: the proxy waits for it
 // between windows (output above kStreamHighWatermark) and every byte
 // arrives. Replies of a request pipelined behind are not mixed in.

@@ -114,7 +114,8 @@ ProxySession::~ProxySession() {
 bool ProxySession::CanAccept() const {
   if (calls_.empty()) return true;
   if (orca_->l1l2()) return false;
-  return calls_.size() < kMaxPendingCalls && keys_in_flight_ < kMaxKeysInFlight;
+  return calls_.size() < kMaxPendingCalls &&
+         keys_in_flight_ < kMaxKeysInFlight && !orca_->pool().crowded();
 }
 
 ProxySession::Call* ProxySession::NewCall(Protocol protocol) {

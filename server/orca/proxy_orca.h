@@ -153,7 +153,9 @@ class ProxySession final : public backend::ReplySink {
   bool OnOutputDrained();
   // Whether the connection may hand over another request now (see the
   // ordering note above; also bounds the calls and backend requests in
-  // flight per connection). A connection told no resumes when
+  // flight per connection, and waits while a backend connection is
+  // crowded: BackendPool::crowded()). Always yes with nothing in flight,
+  // so a connection told no has replies coming, and resumes when
   // Listener::OnProxyReplies() is called.
   bool CanAccept() const;
 
