@@ -182,11 +182,12 @@ void EncodeMeta(const BackendRequest& r,
     case BackendOp::kDelete:
       w.Put("md ").Put(r.key);
       break;
+    // c: the new CAS, which a binary client's incr/decr reply carries.
     case BackendOp::kIncr:
-      w.Put("ma ").Put(r.key).Put(" MI D").Num(r.delta).Put(" v");
+      w.Put("ma ").Put(r.key).Put(" MI D").Num(r.delta).Put(" v c");
       break;
     case BackendOp::kDecr:
-      w.Put("ma ").Put(r.key).Put(" MD D").Num(r.delta).Put(" v");
+      w.Put("ma ").Put(r.key).Put(" MD D").Num(r.delta).Put(" v c");
       break;
     case BackendOp::kVersion:
     case BackendOp::kFlushAll:

@@ -59,10 +59,10 @@ TEST(EncodeTest, Meta) {
   EXPECT_EQ(Encode(meta, Req(BackendOp::kDelete)), "md k\r\n");
   BackendRequest incr = Req(BackendOp::kIncr);
   incr.delta = 18446744073709551615ull;
-  EXPECT_EQ(Encode(meta, incr), "ma k MI D18446744073709551615 v\r\n");
+  EXPECT_EQ(Encode(meta, incr), "ma k MI D18446744073709551615 v c\r\n");
   incr.op = BackendOp::kDecr;
   incr.delta = 3;
-  EXPECT_EQ(Encode(meta, incr), "ma k MD D3 v\r\n");
+  EXPECT_EQ(Encode(meta, incr), "ma k MD D3 v c\r\n");
   EXPECT_EQ(Encode(meta, Req(BackendOp::kVersion, "")), "version\r\n");
   BackendRequest flush = Req(BackendOp::kFlushAll, "");
   EXPECT_EQ(Encode(meta, flush), "flush_all\r\n");

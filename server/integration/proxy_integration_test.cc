@@ -488,6 +488,7 @@ struct BinaryResponse {
   uint8_t opcode = 0;
   uint16_t status = 0;
   uint32_t opaque = 0;
+  uint64_t cas = 0;
   std::string key;
   std::string value;
 };
@@ -502,6 +503,7 @@ BinaryResponse ReadBinary(BlockingClient& c) {
   r.status = absl::big_endian::Load16(&h[6]);
   const uint32_t body = absl::big_endian::Load32(&h[8]);
   memcpy(&r.opaque, &h[12], 4);
+  r.cas = absl::big_endian::Load64(&h[16]);
   std::string b = c.ReadExactly(body);
   r.key = b.substr(extras, key_length);
   r.value = b.substr(extras + key_length);
@@ -536,7 +538,8 @@ TEST_F(ProxyTest, BinaryCommandsAreTranslated) {
   r = ReadBinary(*c);
   EXPECT_EQ(r.opcode, 0x0a);
   EXPECT_EQ(r.opaque, 5u);
-  // Increment creates with the initial value, then adds.
+  // Increment creates with the initial value, then adds; each reply
+  // carries the item's new CAS, as memcached's does (memccapable checks).
   std::string incr_extras(20, '\0');
   absl::big_endian::Store64(&incr_extras[0], 3);   // delta
   absl::big_endian::Store64(&incr_extras[8], 10);  // initial
@@ -544,9 +547,19 @@ TEST_F(ProxyTest, BinaryCommandsAreTranslated) {
   r = ReadBinary(*c);
   EXPECT_EQ(r.status, 0);
   EXPECT_EQ(absl::big_endian::Load64(r.value.data()), 10u);
+  const uint64_t created_cas = r.cas;
+  EXPECT_NE(created_cas, 0u);
   ASSERT_TRUE(c->Send(BinaryPacket(0x05, "bn", incr_extras, "", 7)));
   r = ReadBinary(*c);
   EXPECT_EQ(absl::big_endian::Load64(r.value.data()), 13u);
+  EXPECT_NE(r.cas, 0u);
+  EXPECT_NE(r.cas, created_cas);
+  auto text = Client();  // a connection speaks one protocol
+  ASSERT_NE(text, nullptr);
+  ASSERT_TRUE(text->Send("gets bn\r\n"));
+  EXPECT_EQ(text->ReadLine(), absl::StrCat("VALUE bn 0 2 ", r.cas));
+  EXPECT_EQ(text->ReadLine(), "13");
+  EXPECT_EQ(text->ReadLine(), "END");
   // Delete, then Get misses.
   ASSERT_TRUE(c->Send(BinaryPacket(0x04, "bk", "", "", 8) +
                       BinaryPacket(0x00, "bk", "", "", 9)));

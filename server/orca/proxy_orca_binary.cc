@@ -290,7 +290,9 @@ void ProxySession::ComposeBinary(Call* call, ReplyOut out) {
         return;
       }
       if (call->quiet) return;
-      header(BinaryStatus::kNoError, 0, 0, 8, 0);
+      // The item's new CAS, as memcached sends it (from a meta backend: the
+      // text protocol's incr and add do not tell it, and it stays 0).
+      header(BinaryStatus::kNoError, 0, 0, 8, e.cas);
       char bytes[8];
       absl::big_endian::Store64(bytes, value);
       out.Append(absl::string_view(bytes, sizeof(bytes)));
