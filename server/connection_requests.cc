@@ -159,7 +159,11 @@ bool Connection::ProcessText(absl::string_view in) {
       // counts as store_too_large.
       if (result.swallow > 0) {
         table_->metrics().Add(Counter::store_too_large);
-        table_->orca().OnRefusedStore(request, table_->unix_now());
+        if (ProxySession* session = this->session()) {
+          session->OnRefusedStore(request, table_->unix_now());
+        } else {
+          table_->orca().OnRefusedStore(request, table_->unix_now());
+        }
       }
       AppendError("SERVER_ERROR ", result.message, request.noreply);
       swallow_ = result.swallow;

@@ -63,6 +63,7 @@ void ProxySession::Call::Reset() {
   opcode = 0;
   opaque = 0;
   quiet = false;
+  silent = false;
   stage = 0;
   remaining = 0;
   done = false;

@@ -146,6 +146,12 @@ class ProxySession final : public backend::ReplySink {
   Outcome Execute(const BinaryRequest& request, bool* authenticated,
                   int64_t now);
 
+  // The connection refused a text storage command whose value is over the
+  // item size limit (and answered it): as memcached does for a set, the
+  // key's old value goes, here with a backend delete (and from L1) that
+  // answers nothing.
+  void OnRefusedStore(const Request& request, int64_t now);
+
   // Requests whose replies are not yet in `out`.
   size_t pending() const { return calls_.size(); }
   // The connection's output has been written out: a multiget paused on it
@@ -204,6 +210,7 @@ class ProxySession final : public backend::ReplySink {
     uint8_t opcode = 0;                     // binary, as sent
     uint32_t opaque = 0;                    // binary
     bool quiet = false;      // text noreply, meta q, binary quiet opcode
+    bool silent = false;     // internal: no reply and no counters at all
     int stage = 0;           // multi-step calls (binary incr on a miss)
     uint32_t remaining = 0;  // backend replies still due
     bool done = false;

@@ -80,6 +80,19 @@ ProxySession::Outcome ProxySession::ExecuteText(const Request& request,
   return Outcome::kContinue;
 }
 
+void ProxySession::OnRefusedStore(const Request& request, int64_t now) {
+  if (request.command != Command::kSet || request.keys.empty()) return;
+  Call* call = NewCall(Protocol::kText);
+  call->command = Command::kDelete;
+  call->silent = true;
+  call->now = now;
+  Request del;
+  del.command = Command::kDelete;
+  del.keys.push_back(request.keys[0]);
+  TextKeyed(call, del);
+  Submit(call);
+}
+
 void ProxySession::TextRetrieve(Call* call, const Request& request,
                                 int64_t now) {
   const size_t n = request.keys.size();
@@ -251,7 +264,8 @@ void ProxySession::TextAfterL2(Call* call) {
                e.value, 0, now);
       }
       return;
-    case Command::kGat: {
+    case Command::kGat:
+    case Command::kGats: {
       for (size_t i = call->window_begin; i < call->window_end; ++i) {
         const Entry& k = call->entries[i];
         const int64_t expires_at = AbsoluteExpiry(call->exptime, now);
@@ -394,8 +408,14 @@ bool ProxySession::ComposeWindow(Call* call, ReplyOut out) {
 void ProxySession::ComposeText(Call* call, ReplyOut out) {
   DCHECK(!IsRetrieval(*call));  // ComposeWindow's
   WorkerMetrics& m = orca_->metrics();
+  if (call->silent) return;
   const bool quiet = call->quiet;
-  if (ComposeFailure(call->entries, out)) return;
+  // noreply silences errors too, as memcached's out_string does: a reply
+  // the client does not read would desynchronize it.
+  std::string discarded;
+  if (ComposeFailure(call->entries, quiet ? ReplyOut(&discarded) : out)) {
+    return;
+  }
   auto line = [&](absl::string_view text) {
     if (!quiet) out.Append(text);
   };
