@@ -16,15 +16,18 @@ std::string PeerTestName(const ::testing::TestParamInfo<Peer>& info) {
   return PeerName(info.param);
 }
 
-std::string ScriptPeerTestName(
-    const ::testing::TestParamInfo<std::tuple<std::string, Peer>>& info) {
-  std::string name = std::get<0>(info.param);
-  name.resize(name.rfind('.') == std::string::npos ? name.size()
-                                                   : name.rfind('.'));
+std::string ScriptTestName(absl::string_view file, absl::string_view variant) {
+  std::string name(file.substr(0, file.rfind('.')));
   for (char& c : name) {
     if (!absl::ascii_isalnum(static_cast<unsigned char>(c))) c = '_';
   }
-  return absl::StrCat(name, "_", PeerName(std::get<1>(info.param)));
+  return absl::StrCat(name, "_", variant);
+}
+
+std::string ScriptPeerTestName(
+    const ::testing::TestParamInfo<std::tuple<std::string, Peer>>& info) {
+  return ScriptTestName(std::get<0>(info.param),
+                        PeerName(std::get<1>(info.param)));
 }
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> StartPeer(

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "testing/blocking_client.h"
 #include "testing/server_process.h"
@@ -39,8 +40,10 @@ const char* PeerName(Peer peer);
 void PrintTo(Peer peer, std::ostream* os);
 // Names the instances of a test over kPeers "memshard" and "memcached".
 std::string PeerTestName(const ::testing::TestParamInfo<Peer>& info);
-// Names the instances of a test over (script file, Peer) "<file>_<peer>":
-// the file without its extension, anything not alphanumeric as '_'.
+// "<file>_<variant>" as a test instance name: the file without its
+// extension, anything not alphanumeric as '_'.
+std::string ScriptTestName(absl::string_view file, absl::string_view variant);
+// Names the instances of a test over (script file, Peer) "<file>_<peer>".
 std::string ScriptPeerTestName(
     const ::testing::TestParamInfo<std::tuple<std::string, Peer>>& info);
 

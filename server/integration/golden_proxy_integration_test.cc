@@ -5,7 +5,6 @@
 // counters) are skipped, each with its reason below.
 
 #include <memory>
-#include <ostream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -15,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "testing/golden/golden_script.h"
 #include "testing/memcached_process.h"
+#include "testing/peer.h"
 #include "testing/runfiles.h"
 #include "testing/server_process.h"
 
@@ -74,12 +74,7 @@ TEST_P(GoldenProxyTest, Script) {
 std::string Name(
     const ::testing::TestParamInfo<std::tuple<std::string, std::string>>&
         info) {
-  std::string name = std::get<0>(info.param);
-  name = name.substr(0, name.size() - 4);  // ".txt"
-  for (char& c : name) {
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  }
-  return absl::StrCat(name, "_", std::get<1>(info.param));
+  return ScriptTestName(std::get<0>(info.param), std::get<1>(info.param));
 }
 
 INSTANTIATE_TEST_SUITE_P(Scripts, GoldenProxyTest,
