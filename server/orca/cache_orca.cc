@@ -139,7 +139,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void AppendValue(absl::string_view key,
 }
 
 // Keys looked up ahead of composing their replies in a multiget.
-constexpr size_t kLookupBatch = 16;
+constexpr size_t kLookupBatch = CacheOrca::kPrefetchKeys;
 
 }  // namespace
 
@@ -162,17 +162,18 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CacheOrca::AppendValues(
     if (item) AppendValue(keys[0], item, with_cas, out);
     return;
   }
-  // A multiget prefetches a batch of keys' buckets, looks the keys up and
-  // composes after: each value's cache lines are prefetched as its item is
-  // found, so those misses overlap the next lookups instead of stalling the
+  // A multiget prefetches a batch of keys' buckets and items, looks the keys
+  // up and composes after: each value's cache lines are prefetched as its item
+  // is found, so those misses overlap the next lookups instead of stalling the
   // copy into the output (S3: a tenth of the server's time was that copy).
   // Lookups run in key order, as before, so their effects (CLOCK, stats)
   // are unchanged.
   cache::ItemRef items[kLookupBatch];
   for (size_t first = 0; first < keys.size(); first += kLookupBatch) {
     const size_t n = std::min(kLookupBatch, keys.size() - first);
-    // Every bucket of the batch first: those misses overlap too.
-    for (size_t i = 0; i < n; ++i) handler_.Prefetch(keys[first + i]);
+    // Every bucket of the batch, then every item they lead to: those misses
+    // overlap too, instead of each lookup waiting for its item in turn.
+    Prefetch(keys.subspan(first, n));
     for (size_t i = 0; i < n; ++i) {
       const absl::string_view key = keys[first + i];
       items[i] = touch ? handler_.GetAndTouch(key, expires_at, now)
