@@ -196,6 +196,14 @@ void EventLoop::RunOnce() {
   running_soon_.swap(soon_);
   for (auto& task : running_soon_) task();
   running_soon_.clear();
+  if (n > 1) {
+    for (int i = 0; i < n; ++i) {
+      auto* handler = static_cast<EventHandler*>(events_[i].data.ptr);
+      if (handler != kWakeMarker && handler != kTimerMarker) {
+        handler->PrepareEvents(events_[i].events);
+      }
+    }
+  }
   bool woken = false;
   for (int i = 0; i < n; ++i) {
     auto* handler = static_cast<EventHandler*>(events_[i].data.ptr);

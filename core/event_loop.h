@@ -46,6 +46,12 @@ class EventHandler : public Deletable {
  public:
   // `events` is the epoll mask (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, ...).
   virtual void OnEvents(uint32_t events) = 0;
+  // Called for each handler of an epoll batch of two or more events, with
+  // its events, before any handler of the batch gets OnEvents: a chance to
+  // start work whose latency the rest of the batch can hide (a connection
+  // reads its request and prefetches its keys). OnEvents follows in the
+  // same iteration.
+  virtual void PrepareEvents(uint32_t events) {}
 };
 
 class EventLoop {

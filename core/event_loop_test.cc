@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -225,6 +226,61 @@ TEST(EventLoopTest, RemoveBeforeCloseLeavesNoRegistration) {
   close(fds[1]);
   close(again[0]);
   close(again[1]);
+}
+
+// Logs PrepareEvents and OnEvents calls, as "p<id>" and "e<id>"; OnEvents
+// reads what `fd` holds.
+class PreparingHandler : public EventHandler {
+ public:
+  PreparingHandler(int id, int fd, std::vector<std::string>* log)
+      : id_(id), fd_(fd), log_(log) {}
+  void PrepareEvents(uint32_t events) override {
+    log_->push_back("p" + std::to_string(id_));
+  }
+  void OnEvents(uint32_t events) override {
+    log_->push_back("e" + std::to_string(id_));
+    char buf[16];
+    while (read(fd_, buf, sizeof(buf)) > 0) {
+    }
+  }
+
+ private:
+  const int id_;
+  const int fd_;
+  std::vector<std::string>* const log_;
+};
+
+TEST(EventLoopTest, ABatchIsPreparedBeforeAnyOfItsEventsRun) {
+  EventLoop loop;
+  std::vector<std::string> log;
+  int a[2], b[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a), 0);
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b), 0);
+  PreparingHandler first(1, a[0], &log), second(2, b[0], &log);
+  ASSERT_TRUE(loop.Add(a[0], EPOLLIN | EPOLLET, &first).ok());
+  ASSERT_TRUE(loop.Add(b[0], EPOLLIN | EPOLLET, &second).ok());
+  // Both ready before the loop waits: one batch of two.
+  ASSERT_EQ(write(a[1], "x", 1), 1);
+  ASSERT_EQ(write(b[1], "x", 1), 1);
+  loop.AddTimer(absl::Milliseconds(20), [&] { loop.Stop(); });
+  loop.Run();
+  ASSERT_EQ(log.size(), 4u);
+  EXPECT_EQ(log[0][0], 'p');
+  EXPECT_EQ(log[1][0], 'p');
+  EXPECT_EQ(log[2][0], 'e');
+  EXPECT_EQ(log[3][0], 'e');
+  // Same order in both passes.
+  EXPECT_EQ(log[0].substr(1), log[2].substr(1));
+  EXPECT_EQ(log[1].substr(1), log[3].substr(1));
+  // A batch of one is not prepared.
+  log.clear();
+  EventLoop alone;
+  ASSERT_TRUE(alone.Add(a[0], EPOLLIN | EPOLLET, &first).ok());
+  ASSERT_EQ(write(a[1], "x", 1), 1);
+  alone.AddTimer(absl::Milliseconds(20), [&] { alone.Stop(); });
+  alone.Run();
+  EXPECT_EQ(log, (std::vector<std::string>{"e1"}));
+  for (int fd : {a[0], a[1], b[0], b[1]}) close(fd);
 }
 
 TEST(EventLoopTest, ForkedEverTurnsOnAtTheFirstFork) {

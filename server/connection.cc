@@ -138,6 +138,22 @@ void Connection::OnEvents(uint32_t events) {
   PublishState();
 }
 
+void Connection::PrepareEvents(uint32_t events) {
+  // Only a request's usual start: cache mode, woken to read, nothing of
+  // its own buffered. Anything else reads in its turn.
+  if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != EPOLLIN ||
+      state_ != State::kReading || io_ != nullptr ||
+      table_->proxy() != nullptr || session_blocked_ || draining_ ||
+      peer_closed_ || swallow_ != 0) {
+    return;
+  }
+  absl::Span<char> space = table_->PreReadSpace();
+  if (space.empty()) return;
+  const ssize_t n = ReadNoCancel(fd_, space.data(), space.size());
+  table_->CommitPreRead(this, space, n, errno);
+  if (n > 0) PrefetchKeys(absl::string_view(space.data(), n));
+}
+
 void Connection::Resume() {
   if (state_ == State::kClosed) return;
   budget_ = ConnectionTable::kRequestBudget;
@@ -202,12 +218,17 @@ bool Connection::StepRead() {
   // the worker's shared one, which is empty between turns.
   InputBuffer& in = input();
   absl::Span<char> space = in.WritableSpace();
-  ssize_t n = ReadNoCancel(fd_, space.data(), space.size());
+  // Read already, if PrepareEvents read ahead.
+  size_t asked = space.size();
+  ssize_t n;
+  if (!table_->TakePreRead(this, space, &n, &asked)) {
+    n = ReadNoCancel(fd_, space.data(), space.size());
+  }
   if (n > 0) {
     in.Commit(static_cast<size_t>(n));
     // Less than asked: the socket is drained (the next arrival raises a
     // new edge).
-    if (static_cast<size_t>(n) < space.size() && !peer_hup_) {
+    if (static_cast<size_t>(n) < asked && !peer_hup_) {
       readable_ = false;
     }
     table_->metrics().Add(Counter::bytes_read, n);

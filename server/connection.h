@@ -16,14 +16,15 @@
 //                for EPOLLOUT and pauses reading (back-pressure)
 //   kClosing     unregister, close the fd, return all memory
 //   kClosed      waiting for deferred deletion; events are ignored
-// Memory: a connection reads into its worker's shared read buffer and
-// composes replies into the worker's shared output chain (ConnectionTable);
-// in the usual case everything read is answered and sent within the turn,
-// and the connection keeps nothing. Only a connection left with an
-// incomplete request or an unsent reply gets an IoState of its own, with
-// buffers from the worker's pool, until those bytes are gone. So an idle
-// connection is just this object (about 130 bytes): no buffer, no timer,
-// one vtable pointer.
+// Memory: a connection reads into its worker's shared read buffer (in an
+// epoll batch of several ready connections, through the worker's pre-read
+// arena: see PrepareEvents) and composes replies into the worker's shared
+// output chain (ConnectionTable); in the usual case everything read is
+// answered and sent within the turn, and the connection keeps nothing. Only a
+// connection left with an incomplete request or an unsent reply gets an IoState
+// of its own, with buffers from the worker's pool, until those bytes are gone.
+// So an idle connection is just this object (about 130 bytes): no buffer, no
+// timer, one vtable pointer.
 
 #include <cstdint>
 #include <memory>
@@ -60,6 +61,10 @@ class alignas(64) Connection : public EventHandler {
   static void operator delete(void* p, std::align_val_t);
 
   void OnEvents(uint32_t events) override;
+  // Cache mode, in a batch of ready connections: reads ahead and prefetches
+  // the keys of the retrievals read (ConnectionTable::PreReadSpace), so
+  // their misses overlap the rest of the batch.
+  void PrepareEvents(uint32_t events) override;
 
   // Continues after a fairness budget ran out (from ConnectionTable).
   void Resume();
@@ -201,6 +206,9 @@ class alignas(64) Connection : public EventHandler {
   // its turn comes. Requests still execute one by one, in order: a
   // prefetch is only a hint.
   void LookAhead(absl::string_view front_key, absl::string_view next);
+  // PrepareEvents: starts loading the buckets of the keys of the
+  // retrievals among the first kLookAheadRequests requests in `input`.
+  void PrefetchKeys(absl::string_view input);
   // Discards bytes of an oversized value already answered with an error.
   void Swallow();
   void AppendError(absl::string_view kind, absl::string_view message,

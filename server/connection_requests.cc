@@ -396,6 +396,21 @@ void Connection::LookAhead(absl::string_view front_key,
   table_->orca().Prefetch(absl::MakeConstSpan(keys, count + first));
 }
 
+void Connection::PrefetchKeys(absl::string_view input) {
+  // Before authentication nothing is looked up; before the protocol is
+  // picked, the bytes are not known to be requests of either.
+  if (!authenticated_ || protocol_ == Protocol::kUnknown) return;
+  absl::string_view keys[CacheOrca::kPrefetchKeys];
+  size_t count = 0;
+  if (protocol_ == Protocol::kBinary) {
+    ScanBinaryRetrievalKeys(input, kLookAheadRequests, keys, &count);
+  } else {
+    ScanRetrievalKeys(input, kLookAheadRequests, keys, CacheOrca::kPrefetchKeys,
+                      &count);
+  }
+  table_->PrefetchBuckets(keys, count);
+}
+
 bool Connection::ProcessAsciiAuth(absl::string_view in) {
   size_t consumed = 0;
   const AsciiAuthResult result =

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <memory>
 
 #include "glog/logging.h"
@@ -39,7 +41,13 @@ ConnectionTable::ConnectionTable(Worker* worker, ServerContext* context)
   }
   if (context->options.idle_timeout > absl::ZeroDuration()) ArmIdleSweep();
   // Pool and loop numbers, copied out for `stats workers` and /metrics.
-  loop().AddEpochHook([this] { PublishWorkerRuntime(pool(), *metrics_); });
+  loop().AddEpochHook([this] {
+    PublishWorkerRuntime(pool(), *metrics_);
+    // A pre-read never taken belongs to a connection closed meanwhile.
+    pre_reads_.clear();
+    pre_read_next_ = 0;
+    bucket_token_count_ = 0;
+  });
 }
 
 void ConnectionTable::ArmIdleSweep() {
@@ -191,6 +199,73 @@ void ConnectionTable::MaybeDrained() {
   absl::AnyInvocable<void()> done = std::move(on_drained_);
   on_drained_ = nullptr;
   done();
+}
+
+absl::Span<char> ConnectionTable::PreReadSpace() {
+  const size_t end = pre_reads_.empty()
+                         ? 0
+                         : pre_reads_.back().offset + pre_reads_.back().size;
+  // As much as a connection's empty input takes in one read, if there is
+  // room for that or for a typical request.
+  const size_t size = std::min(pool().buffer_size(), kPreReadArenaBytes - end);
+  if (size < kMinPreReadBytes && size < pool().buffer_size()) return {};
+  if (pre_read_arena_ == nullptr) {
+    pre_read_arena_ = std::make_unique<char[]>(kPreReadArenaBytes);
+  }
+  return absl::MakeSpan(pre_read_arena_.get() + end, size);
+}
+
+void ConnectionTable::CommitPreRead(Connection* connection,
+                                    absl::Span<char> space, ssize_t result,
+                                    int error) {
+  PreReadEntry entry;
+  entry.connection = connection;
+  entry.offset = static_cast<uint32_t>(space.data() - pre_read_arena_.get());
+  entry.size = result > 0 ? static_cast<uint32_t>(result) : 0;
+  entry.asked = static_cast<uint32_t>(space.size());
+  entry.result = result;
+  entry.error = result < 0 ? error : 0;
+  pre_reads_.push_back(entry);
+}
+
+void ConnectionTable::PrefetchBuckets(const absl::string_view* keys,
+                                      size_t count) {
+  for (size_t i = 0; i < count && bucket_token_count_ < kMaxBatchKeys; ++i) {
+    bucket_tokens_[bucket_token_count_++] = orca_.PrefetchBucket(keys[i]);
+  }
+}
+
+bool ConnectionTable::TakePreRead(Connection* connection,
+                                  absl::Span<char> space, ssize_t* result,
+                                  size_t* asked) {
+  if (bucket_token_count_ > 0) {
+    // The batch's first turn: every bucket has had the batch's reads to
+    // arrive. Their items in one burst, with no system call between them
+    // to wait for each prefetch's address translation.
+    for (size_t i = 0; i < bucket_token_count_; ++i) {
+      orca_.PrefetchItem(bucket_tokens_[i]);
+    }
+    bucket_token_count_ = 0;
+  }
+  // Connections take their pre-reads in batch order, so the search starts
+  // where the last one was taken and ends there at once (one closed
+  // meanwhile leaves its entry behind).
+  const size_t count = pre_reads_.size();
+  for (size_t searched = 0; searched < count; ++searched) {
+    const size_t i = (pre_read_next_ + searched) % count;
+    PreReadEntry& entry = pre_reads_[i];
+    if (entry.connection != connection) continue;
+    entry.connection = nullptr;  // taken
+    pre_read_next_ = i + 1;
+    // The pre-read asked for no more than an empty input's space.
+    CHECK_LE(entry.size, space.size());
+    std::memcpy(space.data(), pre_read_arena_.get() + entry.offset, entry.size);
+    *result = entry.result;
+    *asked = entry.asked;
+    errno = entry.error;
+    return true;
+  }
+  return false;
 }
 
 }  // namespace memshard

@@ -13,12 +13,15 @@
 // list is in no particular order).
 
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "core/input_buffer.h"
 #include "core/worker.h"
 #include "metrics/worker_metrics.h"
@@ -94,6 +97,34 @@ class ConnectionTable {
   const char*& lookahead_end() { return lookahead_end_; }
   int64_t unix_now() const;
 
+  // Reads ahead of a batch (Connection::PrepareEvents). When an epoll batch
+  // holds several ready connections, each reads its socket before any of
+  // them executes, into this worker's pre-read arena, and starts loading
+  // the buckets of the keys it read; the first turn of the batch then
+  // starts loading the items those buckets lead to, all at once. By a
+  // connection's turn its bucket and item are in cache, instead of two
+  // misses one after the other (S1: 50 connections at depth 1, epoll
+  // batches of ~45). Pre-reads last one loop iteration: the arena is
+  // reused by the next batch.
+  //
+  // Space for the next pre-read: what one read into an empty input asks
+  // for, or less as the arena fills; empty when it is full (the connection
+  // then reads in its turn, as usual).
+  absl::Span<char> PreReadSpace();
+  // Records that `connection` read into `space` (from PreReadSpace()):
+  // read()'s result, and errno if it is negative.
+  void CommitPreRead(Connection* connection, absl::Span<char> space,
+                     ssize_t result, int error);
+  // Starts loading the buckets of `keys` (their items follow at the
+  // batch's first TakePreRead).
+  void PrefetchBuckets(const absl::string_view* keys, size_t count);
+  // If the batch read ahead for `connection`, copies the bytes to `space`
+  // (an empty input's, as large as a pre-read asks) and returns true with
+  // read()'s result in `*result` (errno set if negative) and the size it
+  // asked for in `*asked`.
+  bool TakePreRead(Connection* connection, absl::Span<char> space,
+                   ssize_t* result, size_t* asked);
+
  private:
   void Unlink(Connection* connection);
   void MoveToBack(Connection* connection);
@@ -115,6 +146,27 @@ class ConnectionTable {
   InputBuffer shared_input_;
   OutputChain shared_output_;
   const char* lookahead_end_ = nullptr;
+  // This iteration's pre-reads: their bytes in `pre_read_arena_`, in batch
+  // order; `pre_read_next_` is where the next is likely. Emptied at the end
+  // of every loop iteration.
+  struct PreReadEntry {
+    Connection* connection;  // null once taken
+    uint32_t offset;         // of the bytes, in the arena
+    uint32_t size;           // bytes read
+    uint32_t asked;
+    int error;
+    ssize_t result;
+  };
+  static constexpr size_t kPreReadArenaBytes = 64 * 1024;
+  static constexpr size_t kMinPreReadBytes = 2048;
+  std::unique_ptr<char[]> pre_read_arena_;
+  std::vector<PreReadEntry> pre_reads_;
+  size_t pre_read_next_ = 0;
+  // Buckets the batch's pre-reads prefetched, whose items its first turn
+  // prefetches.
+  static constexpr size_t kMaxBatchKeys = 256;
+  uint64_t bucket_tokens_[kMaxBatchKeys];
+  size_t bucket_token_count_ = 0;
   // The idle-order list is kept in order only for the idle sweep
   // (--idle_timeout); otherwise Touch() is a no-op and a request writes
   // no other connection's links.

@@ -6,6 +6,7 @@
 // and every request's reply is byte for byte what it gets when sent alone.
 // The memcached run proves the expectations are memcached's behaviour.
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -273,6 +274,50 @@ TEST_P(PipelineOrderTest, BinaryPipelineMatchesOneAtATime) {
   EXPECT_EQ(pipelined, absl::StrCat(without_noops,
                                     pipelined.substr(pipelined.size() - 24)));
   EXPECT_NE(pipelined.find("changed"), std::string::npos);
+}
+
+// Requests of many connections in one epoll batch: memshard reads every
+// ready connection before executing any (ConnectionTable::PreReadSpace) and
+// prefetches the keys it read. Each connection's replies must still be
+// exactly its own, whatever the read-ahead took of its bytes: small
+// requests, and values larger than one read (16 KiB) or than what is left
+// of the read-ahead arena, whose rest is read in the connection's turn.
+TEST_P(PipelineOrderTest, ConnectionsReadAheadInOneBatchAnswerIntact) {
+  constexpr int kConnections = 40;
+  std::vector<std::unique_ptr<BlockingClient>> clients;
+  for (int i = 0; i < kConnections; ++i) {
+    auto client = BlockingClient::ConnectTcp(server_->port());
+    ASSERT_TRUE(client.ok()) << client.status();
+    clients.push_back(*std::move(client));
+  }
+  auto value_of = [](int i, int round) {
+    return std::string(i % 3 == 0 ? 20000 : 100,
+                       static_cast<char>('a' + (i + round) % 26));
+  };
+  auto block = [](const std::string& key, const std::string& value) {
+    return absl::StrCat("VALUE ", key, " 0 ", value.size(), "\r\n", value,
+                        "\r\n");
+  };
+  for (int round = 0; round < 3; ++round) {
+    // Every connection's requests go out before any reply is read.
+    for (int i = 0; i < kConnections; ++i) {
+      const std::string key = absl::StrCat("batch", i);
+      const std::string value = value_of(i, round);
+      ASSERT_TRUE(clients[i]->Send(
+          absl::StrCat("get ", key, "\r\nset ", key, " 0 0 ", value.size(),
+                       "\r\n", value, "\r\nget ", key, "\r\nmn\r\n")));
+    }
+    for (int i = 0; i < kConnections; ++i) {
+      const std::string key = absl::StrCat("batch", i);
+      const std::string expected = absl::StrCat(
+          round > 0 ? block(key, value_of(i, round - 1)) : "", "END\r\n",
+          "STORED\r\n", block(key, value_of(i, round)), "END\r\nMN\r\n");
+      const std::string reply = clients[i]->ReadUntil("MN\r\n");
+      EXPECT_EQ(reply.size(), expected.size()) << "connection " << i;
+      EXPECT_TRUE(reply == expected) << "connection " << i << " round " << round
+                                     << ": " << reply.substr(0, 200);
+    }
+  }
 }
 
 }  // namespace

@@ -65,6 +65,16 @@ class CacheOrca {
   // cache. A hint: no effect on the store, the stats or any reply.
   static constexpr size_t kPrefetchKeys = 16;
   void Prefetch(absl::Span<const absl::string_view> keys);
+  // Prefetch's two stages apart, for callers with other work to put
+  // between them: PrefetchBucket starts loading the key's bucket and
+  // returns a token (0: none) for PrefetchItem, which starts loading the
+  // item that bucket leads to.
+  uint64_t PrefetchBucket(absl::string_view key) {
+    return handler_.Prefetch(key);
+  }
+  void PrefetchItem(uint64_t token) {
+    if (token != 0) handler_.PrefetchItem(token);
+  }
 
   const ServerContext& context() const { return *context_; }
 
