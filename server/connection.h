@@ -209,6 +209,11 @@ class alignas(64) Connection : public EventHandler {
   // PrepareEvents: starts loading the buckets of the keys of the
   // retrievals among the first kLookAheadRequests requests in `input`.
   void PrefetchKeys(absl::string_view input);
+  // ScanRetrievalKeys or ScanBinaryRetrievalKeys, by the protocol: the keys
+  // of the retrievals among the first `max_requests` requests of `input`
+  // (`keys` has room for `max_requests`).
+  size_t ScanKeys(absl::string_view input, size_t max_requests,
+                  absl::string_view* keys, size_t* count) const;
   // Discards bytes of an oversized value already answered with an error.
   void Swallow();
   void AppendError(absl::string_view kind, absl::string_view message,

@@ -383,11 +383,7 @@ void Connection::LookAhead(absl::string_view front_key,
   keys[0] = front_key;
   size_t count = 0;
   const size_t scanned =
-      protocol_ == Protocol::kBinary
-          ? ScanBinaryRetrievalKeys(next, kLookAheadRequests - first,
-                                    keys + first, &count)
-          : ScanRetrievalKeys(next, kLookAheadRequests - first, keys + first,
-                              CacheOrca::kPrefetchKeys - first, &count);
+      ScanKeys(next, kLookAheadRequests - first, keys + first, &count);
   // The request ending there scans again (nothing scanned: a storage
   // command or an incomplete request is next).
   end = next.data() + scanned;
@@ -402,13 +398,16 @@ void Connection::PrefetchKeys(absl::string_view input) {
   if (!authenticated_ || protocol_ == Protocol::kUnknown) return;
   absl::string_view keys[CacheOrca::kPrefetchKeys];
   size_t count = 0;
-  if (protocol_ == Protocol::kBinary) {
-    ScanBinaryRetrievalKeys(input, kLookAheadRequests, keys, &count);
-  } else {
-    ScanRetrievalKeys(input, kLookAheadRequests, keys, CacheOrca::kPrefetchKeys,
-                      &count);
-  }
+  ScanKeys(input, kLookAheadRequests, keys, &count);
   table_->PrefetchBuckets(keys, count);
+}
+
+size_t Connection::ScanKeys(absl::string_view input, size_t max_requests,
+                            absl::string_view* keys, size_t* count) const {
+  return protocol_ == Protocol::kBinary
+             ? ScanBinaryRetrievalKeys(input, max_requests, keys, count)
+             : ScanRetrievalKeys(input, max_requests, keys, max_requests,
+                                 count);
 }
 
 bool Connection::ProcessAsciiAuth(absl::string_view in) {

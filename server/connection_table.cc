@@ -204,7 +204,7 @@ void ConnectionTable::MaybeDrained() {
 absl::Span<char> ConnectionTable::PreReadSpace() {
   const size_t end = pre_reads_.empty()
                          ? 0
-                         : pre_reads_.back().offset + pre_reads_.back().size;
+                         : pre_reads_.back().offset + pre_reads_.back().size();
   // As much as a connection's empty input takes in one read, if there is
   // room for that or for a typical request.
   const size_t size = std::min(pool().buffer_size(), kPreReadArenaBytes - end);
@@ -221,7 +221,6 @@ void ConnectionTable::CommitPreRead(Connection* connection,
   PreReadEntry entry;
   entry.connection = connection;
   entry.offset = static_cast<uint32_t>(space.data() - pre_read_arena_.get());
-  entry.size = result > 0 ? static_cast<uint32_t>(result) : 0;
   entry.asked = static_cast<uint32_t>(space.size());
   entry.result = result;
   entry.error = result < 0 ? error : 0;
@@ -258,8 +257,9 @@ bool ConnectionTable::TakePreRead(Connection* connection,
     entry.connection = nullptr;  // taken
     pre_read_next_ = i + 1;
     // The pre-read asked for no more than an empty input's space.
-    CHECK_LE(entry.size, space.size());
-    std::memcpy(space.data(), pre_read_arena_.get() + entry.offset, entry.size);
+    CHECK_LE(entry.size(), space.size());
+    std::memcpy(space.data(), pre_read_arena_.get() + entry.offset,
+                entry.size());
     *result = entry.result;
     *asked = entry.asked;
     errno = entry.error;

@@ -152,10 +152,10 @@ class ConnectionTable {
   struct PreReadEntry {
     Connection* connection;  // null once taken
     uint32_t offset;         // of the bytes, in the arena
-    uint32_t size;           // bytes read
     uint32_t asked;
     int error;
-    ssize_t result;
+    ssize_t result;  // read()'s: the bytes read if positive
+    size_t size() const { return result > 0 ? static_cast<size_t>(result) : 0; }
   };
   static constexpr size_t kPreReadArenaBytes = 64 * 1024;
   static constexpr size_t kMinPreReadBytes = 2048;

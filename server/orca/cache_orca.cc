@@ -203,9 +203,9 @@ void CacheOrca::Prefetch(absl::Span<const absl::string_view> keys) {
   // whose address the bucket holds: by then the first bucket has had a
   // lookup's worth of time to arrive, and the rest arrive meanwhile.
   for (const absl::string_view key : keys) {
-    if (key.size() <= kMaxKeyLength) tokens[n++] = handler_.Prefetch(key);
+    if (key.size() <= kMaxKeyLength) tokens[n++] = PrefetchBucket(key);
   }
-  for (size_t i = 0; i < n; ++i) handler_.PrefetchItem(tokens[i]);
+  for (size_t i = 0; i < n; ++i) PrefetchItem(tokens[i]);
 }
 
 void CacheOrca::Retrieve(const Request& request, int64_t now,
