@@ -172,6 +172,51 @@ std::vector<StatLine> SettingsStats(const ServerContext& context) {
   return w.Finish();
 }
 
+// memcached's `stats slabs` from the arena's classes (ids from 1, smallest
+// chunks first), only those holding pages. memcached's per-class command
+// counters (get_hits, cmd_set, ...) are not kept per class here.
+std::vector<StatLine> SlabStats(const ServerContext& context) {
+  LineWriter w;
+  const std::vector<cache::SlabClassStats> classes =
+      context.store->GetSlabStats();
+  uint64_t active = 0;
+  uint64_t pages = 0;
+  for (size_t i = 0; i < classes.size(); ++i) {
+    const cache::SlabClassStats& c = classes[i];
+    if (c.pages == 0) continue;
+    ++active;
+    pages += c.pages;
+    const std::string id = absl::StrCat(i + 1, ":");
+    const uint64_t total = c.pages * c.chunks_per_page;
+    w.Add(id + "chunk_size", c.chunk_size);
+    w.Add(id + "chunks_per_page", c.chunks_per_page);
+    w.Add(id + "total_pages", c.pages);
+    w.Add(id + "total_chunks", total);
+    w.Add(id + "used_chunks", c.live);
+    w.Add(id + "free_chunks", total - c.live);
+    // Never handed out yet: memcached's unused tail of its newest page.
+    w.Add(id + "free_chunks_end", total - c.carved);
+  }
+  w.Add("active_slabs", active);
+  w.Add("total_malloced", pages * cache::internal::SlabArena::kPageSize);
+  return w.Finish();
+}
+
+// memcached's `stats items`: how many items each class holds (chunks in
+// use: a replaced item still being sent counts until it is). The other
+// per-class fields memcached has (age, evicted, ...) come from its per-class
+// LRUs; the store's one CLOCK keeps them store-wide (`stats`).
+std::vector<StatLine> ItemStats(const ServerContext& context) {
+  LineWriter w;
+  const std::vector<cache::SlabClassStats> classes =
+      context.store->GetSlabStats();
+  for (size_t i = 0; i < classes.size(); ++i) {
+    if (classes[i].live == 0) continue;
+    w.Add(absl::StrCat("items:", i + 1, ":number"), classes[i].live);
+  }
+  return w.Finish();
+}
+
 std::vector<StatLine> WorkerStats(const ServerContext& context) {
   const MetricsRegistry& m = *context.metrics;
   LineWriter w;
@@ -315,8 +360,10 @@ StatsReply CollectStats(const ServerContext& context, absl::string_view group) {
   } else if (group == "reset") {
     ResetStats(context);
     reply.kind = StatsReply::Kind::kReset;
-  } else if (group == "items" || group == "slabs") {
-    // No slab classes: an empty list, which memcached tools accept.
+  } else if (group == "slabs") {
+    reply.lines = SlabStats(context);
+  } else if (group == "items") {
+    reply.lines = ItemStats(context);
   } else if (group == "backends") {
     // --mode=proxy|l1l2: per-backend state, traffic and round trips.
     if (context.backend_stats != nullptr) {

@@ -354,6 +354,28 @@ bool SlabArena::ReleaseFreePage() {
   return true;
 }
 
+std::vector<SlabArena::ClassUsage> SlabArena::Usage() const {
+  std::vector<ClassUsage> usage(static_cast<size_t>(class_count_));
+  for (int i = 0; i < class_count_; ++i) {
+    usage[i].chunk_size = classes_[i].size;
+    usage[i].chunks_per_page = classes_[i].per_page;
+  }
+  const uint32_t pages = carved_pages_.load(std::memory_order_relaxed);
+  for (uint32_t page = 0; page < pages; ++page) {
+    const PageInfo& info = pages_[page];
+    const uint16_t cls = info.cls.load(std::memory_order_relaxed);
+    if (cls == kNoClass) continue;
+    SpinLockHolder holder(&classes_[cls].lock);
+    // It may have emptied (or emptied and changed class) since.
+    if (info.cls.load(std::memory_order_relaxed) != cls) continue;
+    ClassUsage& u = usage[cls];
+    ++u.pages;
+    u.carved += info.carved;
+    u.live += info.live.load(std::memory_order_relaxed);
+  }
+  return usage;
+}
+
 bool SlabArena::BeginDrain(absl::FunctionRef<bool(void*)> try_ref,
                            std::vector<void*>* chunks) {
   const uint32_t pages = carved_pages_.load(std::memory_order_relaxed);

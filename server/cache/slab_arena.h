@@ -187,6 +187,21 @@ class SlabArena {
     return drained_pages_.load(std::memory_order_relaxed);
   }
 
+  // One size class's share of the pages, for `stats slabs` and `stats
+  // items`. A page belongs to a class from its first chunk until its last
+  // is freed.
+  struct ClassUsage {
+    uint32_t chunk_size = 0;
+    uint32_t chunks_per_page = 0;
+    uint64_t pages = 0;   // assigned to the class now (draining ones too)
+    uint64_t carved = 0;  // chunks of those pages ever handed out
+    uint64_t live = 0;    // chunks allocated now
+  };
+  // Every class's usage, indexed by class (smallest chunks first). Each
+  // page is read under its class's lock, one page at a time: exact per
+  // page, not a snapshot of the whole arena.
+  std::vector<ClassUsage> Usage() const;
+
   // Returns one unused resident page to the kernel; false if there is none.
   bool ReleaseFreePage();
   // Unmaps one kept mapping (the largest); false if there is none.

@@ -69,6 +69,77 @@ TEST(SlabArenaTest, AllocatesDistinctChunksAndReusesFreedOnes) {
   arena->Release();
 }
 
+// The index in `usage` of the class serving `size` bytes; -1 if none.
+int ClassOf(const std::vector<SlabArena::ClassUsage>& usage, size_t size) {
+  for (size_t i = 0; i < usage.size(); ++i) {
+    if (usage[i].chunk_size == SlabArena::ChunkSizeFor(size)) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+TEST(SlabArenaTest, UsageCountsEachClassesPagesAndChunks) {
+  auto* arena = new SlabArena(64 * kMiB, 64 * kMiB);
+  std::vector<SlabArena::ClassUsage> usage = arena->Usage();
+  ASSERT_GT(usage.size(), 1u);
+  for (size_t i = 0; i < usage.size(); ++i) {
+    EXPECT_EQ(usage[i].pages, 0u) << i;
+    if (i > 0) {
+      EXPECT_GT(usage[i].chunk_size, usage[i - 1].chunk_size);
+    }
+  }
+  const int small = ClassOf(usage, 100);
+  const int large = ClassOf(usage, 5000);
+  ASSERT_GE(small, 0);
+  ASSERT_GE(large, 0);
+  const uint32_t per_page = usage[small].chunks_per_page;
+  EXPECT_EQ(per_page, (SlabArena::kPageSize - SlabArena::kPageHeader) /
+                          SlabArena::ChunkSizeFor(100));
+  // A page and a half of small chunks, three large ones.
+  std::vector<void*> chunks;
+  bool mapped;
+  for (uint32_t i = 0; i < per_page + per_page / 2; ++i) {
+    chunks.push_back(arena->Allocate(100, &mapped));
+  }
+  std::vector<void*> big;
+  for (int i = 0; i < 3; ++i) big.push_back(arena->Allocate(5000, &mapped));
+  // A mapped allocation belongs to no class.
+  void* huge = arena->Allocate(SlabArena::kMaxChunk + 1, &mapped);
+  ASSERT_TRUE(mapped);
+  usage = arena->Usage();
+  EXPECT_EQ(usage[small].pages, 2u);
+  EXPECT_EQ(usage[small].live, per_page + per_page / 2);
+  EXPECT_EQ(usage[small].carved, per_page + per_page / 2);
+  EXPECT_EQ(usage[large].pages, 1u);
+  EXPECT_EQ(usage[large].live, 3u);
+  uint64_t pages = 0;
+  uint64_t live = 0;
+  for (const SlabArena::ClassUsage& u : usage) {
+    pages += u.pages;
+    live += u.live;
+  }
+  EXPECT_EQ(pages, 3u);
+  EXPECT_EQ(live, per_page + per_page / 2 + 3);
+  // Freed chunks stay carved; a page whose last chunk goes leaves the class.
+  for (size_t i = 0; i < 10; ++i) SlabArena::Free(chunks[i], false);
+  for (void* p : big) SlabArena::Free(p, false);
+  usage = arena->Usage();
+  EXPECT_EQ(usage[small].live, per_page + per_page / 2 - 10);
+  EXPECT_EQ(usage[small].carved, per_page + per_page / 2);
+  EXPECT_EQ(usage[large].pages, 0u);
+  EXPECT_EQ(usage[large].live, 0u);
+  for (size_t i = 10; i < chunks.size(); ++i) {
+    SlabArena::Free(chunks[i], false);
+  }
+  SlabArena::Free(huge, true);
+  for (const SlabArena::ClassUsage& u : arena->Usage()) {
+    EXPECT_EQ(u.pages, 0u);
+    EXPECT_EQ(u.live, 0u);
+  }
+  arena->Release();
+}
+
 // The VmFlags of the mapping holding `address` (/proc/self/smaps), e.g.
 // "rd wr mr mw me ac hg"; empty if none holds it.
 std::string VmFlagsAt(const void* address) {

@@ -56,10 +56,12 @@
 #include <cstdint>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "server/cache/bucket_table.h"
 #include "server/cache/item.h"
+#include "server/cache/slab_arena.h"
 
 namespace memshard::cache {
 
@@ -235,6 +237,11 @@ struct StoreStats {
   uint64_t stripes = 0;
 };
 
+// One chunk size class of the item arena (`stats slabs`, `stats items`):
+// items up to SlabArena::kMaxChunk bytes live in the class that fits them;
+// larger ones are mapped one by one and belong to none.
+using SlabClassStats = internal::SlabArena::ClassUsage;
+
 class Store {
  public:
   explicit Store(const StoreOptions& options);
@@ -347,6 +354,9 @@ class Store {
 
   // Sums the stripes, taking each lock briefly: not an atomic snapshot.
   StoreStats GetStats() const;
+  // The arena's size classes, smallest chunks first, one page at a time
+  // (SlabArena::Usage): not an atomic snapshot either.
+  std::vector<SlabClassStats> GetSlabStats() const { return arena_->Usage(); }
 
   // Bytes `bytes` counts for an item of these lengths and client flags
   // (non-zero flags take 4 bytes): memcached's item size plus a pointer-size
