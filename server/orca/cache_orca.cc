@@ -198,14 +198,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CacheOrca::AppendValues(
 void CacheOrca::Prefetch(absl::Span<const absl::string_view> keys) {
   DCHECK_LE(keys.size(), kPrefetchKeys);
   uint64_t tokens[kPrefetchKeys];
-  size_t n = 0;
   // Every bucket first, so their misses overlap; then each bucket's item,
   // whose address the bucket holds: by then the first bucket has had a
   // lookup's worth of time to arrive, and the rest arrive meanwhile.
-  for (const absl::string_view key : keys) {
-    if (key.size() <= kMaxKeyLength) tokens[n++] = PrefetchBucket(key);
-  }
-  for (size_t i = 0; i < n; ++i) PrefetchItem(tokens[i]);
+  for (size_t i = 0; i < keys.size(); ++i) tokens[i] = PrefetchBucket(keys[i]);
+  for (size_t i = 0; i < keys.size(); ++i) PrefetchItem(tokens[i]);
 }
 
 void CacheOrca::Retrieve(const Request& request, int64_t now,

@@ -67,8 +67,8 @@ class CacheOrca {
   void Prefetch(absl::Span<const absl::string_view> keys);
   // Prefetch's two stages apart, for callers with other work to put
   // between them: PrefetchBucket starts loading the key's bucket and
-  // returns a token (0: none) for PrefetchItem, which starts loading the
-  // item that bucket leads to.
+  // returns a token for PrefetchItem (0 for a key too long to be stored:
+  // nothing to load), which starts loading the item that bucket leads to.
   uint64_t PrefetchBucket(absl::string_view key) {
     return handler_.Prefetch(key);
   }
