@@ -30,6 +30,10 @@ class MemcachedProcess {
   // {"-m", "64"}). NotFound if memcached is not installed.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       const std::vector<std::string>& extra_args = {});
+  // Starts memcached on `port` (e.g. a restart on the port it had before);
+  // an error if the port is taken.
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> StartOnPort(
+      int port, const std::vector<std::string>& extra_args = {});
 
   MemcachedProcess() = delete;
 };

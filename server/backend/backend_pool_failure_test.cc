@@ -15,6 +15,7 @@
 #include "server/backend/backend_pool_test_util.h"
 #include "server/backend/backend_test_harness.h"
 #include "testing/blocking_client.h"
+#include "testing/memcached_process.h"
 #include "testing/server_process.h"
 
 namespace memshard {
@@ -132,7 +133,7 @@ TEST_F(BackendPoolTest, KilledBackendIsEjectedAndRestored) {
   ASSERT_TRUE(a.ok());
   EXPECT_EQ((*a)->Get(key), "on-a");
 
-  auto restarted = MemcachedOnPort(port_b);
+  auto restarted = MemcachedProcess::StartOnPort(port_b);
   ASSERT_TRUE(restarted.ok()) << restarted.status();
   // Back in the ring: a miss from the fresh B, not a hit from A.
   r = h.CallUntil(
@@ -183,7 +184,7 @@ TEST_F(BackendPoolTest, ErrorPolicyFailsItsKeysUntilTheBackendReturns) {
   EXPECT_EQ(h.stats().Summarize(1).state, BackendState::kDown);
   EXPECT_EQ(h.stats().Summarize(1).ejections, 0u);
 
-  auto restarted = MemcachedOnPort(port_b);
+  auto restarted = MemcachedProcess::StartOnPort(port_b);
   ASSERT_TRUE(restarted.ok()) << restarted.status();
   size_t b_key = 0;
   while (owner[b_key] != 1) ++b_key;

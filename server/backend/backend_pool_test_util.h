@@ -3,17 +3,11 @@
 // (backend_pool_test.cc: operations, placement, pipelining;
 // backend_pool_failure_test.cc: dead, silent and killed backends).
 
-#include <signal.h>
-#include <unistd.h>
-
 #include <cstdint>
 #include <memory>
 #include <utility>
 #include <vector>
 
-#include "absl/status/statusor.h"
-#include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "server/backend/backend_options.h"
 #include "testing/memcached_process.h"
@@ -21,22 +15,6 @@
 
 namespace memshard {
 namespace backend {
-
-// memcached on a given port (a restart on the port it had before).
-inline absl::StatusOr<std::unique_ptr<ServerProcess>> MemcachedOnPort(
-    int port) {
-  ServerProcess::Options options;
-  options.binary = MemcachedProcess::kBinary;
-  options.port = port;
-  options.start_timeout = absl::Seconds(5);
-  options.stop_signal = SIGKILL;
-  options.args = {"-p", absl::StrCat(port), "-U", "0", "-l", "127.0.0.1"};
-  if (geteuid() == 0) {
-    options.args.push_back("-u");
-    options.args.push_back("root");
-  }
-  return ServerProcess::Start(std::move(options));
-}
 
 // A backend on 127.0.0.1.
 inline BackendAddress Local(int port, uint32_t weight = 1) {

@@ -32,21 +32,6 @@
 namespace memshard {
 namespace {
 
-// memcached on a given port (a restart on the port it had before).
-absl::StatusOr<std::unique_ptr<ServerProcess>> MemcachedOnPort(int port) {
-  ServerProcess::Options options;
-  options.binary = MemcachedProcess::kBinary;
-  options.port = port;
-  options.start_timeout = absl::Seconds(5);
-  options.stop_signal = SIGKILL;
-  options.args = {"-p", absl::StrCat(port), "-U", "0", "-l", "127.0.0.1"};
-  if (geteuid() == 0) {
-    options.args.push_back("-u");
-    options.args.push_back("root");
-  }
-  return ServerProcess::Start(std::move(options));
-}
-
 TEST_F(ProxyTest, TextCommandsGoToTheBackends) {
   Start({1, 2, 3});
   auto c = Client();
@@ -349,7 +334,7 @@ TEST_F(ProxyTest, DeadBackendErrorsThenRecovers) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
 
-  auto restarted = MemcachedOnPort(dead_port);
+  auto restarted = MemcachedProcess::StartOnPort(dead_port);
   ASSERT_TRUE(restarted.ok()) << restarted.status();
   size_t k2 = 0;
   while (owner[k2] != 2) ++k2;
@@ -395,7 +380,7 @@ TEST_F(ProxyTest, KilledBackendIsEjectedAndRestored) {
   EXPECT_EQ(stats["backend:1:state"], "ejected");
   EXPECT_EQ(stats["backend:1:ejections"], "1");
 
-  auto restarted = MemcachedOnPort(port_b);
+  auto restarted = MemcachedProcess::StartOnPort(port_b);
   ASSERT_TRUE(restarted.ok()) << restarted.status();
   // Back in the ring: the key is looked up on the fresh (empty) B again.
   deadline = absl::Now() + absl::Seconds(5);
