@@ -84,6 +84,14 @@ struct PlayOptions {
   absl::Duration quiet_period = absl::Milliseconds(50);
 };
 
+namespace internal {
+// The connection a script starts on.
+inline constexpr char kMainConnection[] = "main";
+// `status` with "name:line: " before its message.
+absl::Status AtLine(absl::string_view name, int line,
+                    const absl::Status& status);
+}  // namespace internal
+
 // Plays `script` against the server on 127.0.0.1:`port`. OK if every
 // expectation held and no connection received bytes the script did not
 // expect; otherwise the first failure, naming the script line, what was
