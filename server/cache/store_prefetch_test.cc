@@ -26,8 +26,8 @@ void PrefetchAllStages(const Store& store, absl::string_view key) {
 
 TEST(StorePrefetchTest, StagesChangeNothingOverChainedBuckets) {
   // One stripe of 16 buckets: 24 keys stay below its growth threshold
-  // (1.5 per bucket), so chains hold two and three items, and a large item
-  // (mapped on its own) heads some of them.
+  // (1.5 per bucket), so buckets chain several items, some of them large
+  // (mapped on their own, which PrefetchItem skips).
   Store store(Options(64 << 20, 1 << 20, /*stripes=*/1));
   std::vector<std::string> keys;
   for (int i = 0; i < 24; ++i) {
@@ -60,7 +60,7 @@ TEST(StorePrefetchTest, StagesChangeNothingOverChainedBuckets) {
 }
 
 TEST(StorePrefetchTest, StagesRaceWithStoresDeletesAndGrowth) {
-  // Under TSAN: the stages read buckets and chained items while another
+  // Under TSAN: the stages read buckets and prefetch items while another
   // thread links, unlinks and grows the same stripes' tables.
   Store store(Options(64 << 20, 1 << 20, /*stripes=*/2));
   constexpr int kKeys = 2000;
