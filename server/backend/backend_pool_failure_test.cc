@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "core/socket.h"
 #include "gtest/gtest.h"
 #include "server/backend/backend_pool.h"
@@ -23,6 +24,19 @@ namespace backend {
 namespace {
 
 using S = BackendStatus;
+
+// The first of "<prefix>0", "<prefix>1", ... that the pool places on
+// backend `backend`.
+std::string KeyOwnedBy(PoolHarness& h, int backend, absl::string_view prefix) {
+  std::string key;
+  h.OnWorker([&](BackendPool& pool) {
+    for (int i = 0; key.empty(); ++i) {
+      std::string k = absl::StrCat(prefix, i);
+      if (pool.BackendFor(k) == backend) key = k;
+    }
+  });
+  return key;
+}
 
 TEST_F(BackendPoolTest, DeadBackendFailsFast) {
   absl::StatusOr<int> port = PickUnusedPort();
@@ -78,13 +92,7 @@ TEST_F(BackendPoolTest, SilentBackendIsEjectedAndItsKeysMove) {
   options.retry_interval = absl::Milliseconds(200);
   PoolHarness h(options);
   // A key the silent backend owns.
-  std::string key;
-  h.OnWorker([&](BackendPool& pool) {
-    for (int i = 0; key.empty(); ++i) {
-      std::string k = absl::StrCat("s", i);
-      if (pool.BackendFor(k) == 1) key = k;
-    }
-  });
+  const std::string key = KeyOwnedBy(h, 1, "s");
   Result r = h.CallUntil(
       Set(key, "moved"), [](const Result& r) { return r.status == S::kStored; },
       absl::Seconds(5));
@@ -114,13 +122,7 @@ TEST_F(BackendPoolTest, KilledBackendIsEjectedAndRestored) {
   options.failure_limit = 3;
   options.retry_interval = absl::Milliseconds(200);
   PoolHarness h(options);
-  std::string key;
-  h.OnWorker([&](BackendPool& pool) {
-    for (int i = 0; key.empty(); ++i) {
-      std::string k = absl::StrCat("b", i);
-      if (pool.BackendFor(k) == 1) key = k;
-    }
-  });
+  const std::string key = KeyOwnedBy(h, 1, "b");
   EXPECT_EQ(h.Call(Set(key, "on-b")).status, S::kStored);
 
   memcacheds_[1]->Stop();
